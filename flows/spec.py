@@ -1,0 +1,247 @@
+"""What a user asks for: the parameters of the video flow.
+
+Its JSON schema is the form the Prefect UI shows for the deployment, so every field has a
+title, a description and bounds. Every entry point (CLI, API, MCP, UI) validates a request
+with this model before any work starts.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+HEX_COLOUR = r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$"
+
+
+class Aspect(StrEnum):
+    portrait = "9:16"
+    landscape = "16:9"
+    square = "1:1"
+
+
+class Resolution(StrEnum):
+    p1080 = "1080p"
+    p720 = "720p"
+    p540 = "540p"
+
+
+# Short side in pixels; 9:16 at 1080p is 1080×1920.
+_SHORT_SIDE = {Resolution.p1080: 1080, Resolution.p720: 720, Resolution.p540: 540}
+
+
+class Fit(StrEnum):
+    cover = "cover"
+    contain = "contain"
+
+
+class Concat(StrEnum):
+    random = "random"
+    sequential = "sequential"
+
+
+class Transition(StrEnum):
+    none = "none"
+    fade = "fade"
+
+
+class Position(StrEnum):
+    top = "top"
+    center = "center"
+    bottom = "bottom"
+    custom = "custom"
+
+
+class SubtitleStyle(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, title="Subtitles", description="Burn subtitles into the video.")
+    font: str = Field(
+        "DejaVu Sans:bold",
+        title="Font",
+        description="A font file path or a fontconfig family name (e.g. 'Noto Sans CJK SC').",
+        min_length=1,
+        max_length=300,
+    )
+    size: int = Field(72, title="Font size", description="Pixels at 1080p.", ge=12, le=200)
+    color: str = Field("#FFFFFF", title="Text colour", pattern=HEX_COLOUR)
+    stroke_color: str = Field("#000000", title="Stroke colour", pattern=HEX_COLOUR)
+    stroke_width: float = Field(4.0, title="Stroke width", description="Pixels.", ge=0, le=20)
+    position: Position = Field(Position.bottom, title="Position")
+    custom_position_pct: float = Field(
+        75.0,
+        title="Custom position (%)",
+        description="Vertical centre of the text, in % of the frame height from the top; "
+        "used when position is 'custom'.",
+        ge=0,
+        le=100,
+    )
+    max_lines: int = Field(2, title="Lines per cue", ge=1, le=4)
+    word_highlight: bool = Field(
+        False, title="Word highlight", description="Colour each word as it is spoken."
+    )
+    highlight_color: str = Field("#FFD700", title="Highlight colour", pattern=HEX_COLOUR)
+
+
+class VideoSpec(BaseModel):
+    """One request for a short video."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+    topic: str = Field("", title="Topic", description="What the video is about.", max_length=500)
+    script: str | None = Field(
+        None,
+        title="Script",
+        description="Your own narration text; when given, no LLM is called.",
+        max_length=100_000,
+    )
+    language: str = Field(
+        "auto",
+        title="Language",
+        description="BCP-47 code such as 'en' or 'zh', or 'auto' to detect from the script.",
+        pattern=r"^(auto|[a-z]{2,3}(-[A-Za-z0-9]{2,8})*)$",
+    )
+    aspect: Aspect = Field(Aspect.portrait, title="Aspect ratio")
+    resolution: Resolution = Field(
+        Resolution.p1080, title="Resolution", description="Short side: 1080, 720 or 540 px."
+    )
+    fit: Fit = Field(
+        Fit.cover,
+        title="Fit",
+        description="'cover' crops footage to fill the frame; 'contain' shows all of it "
+        "over a blurred copy.",
+    )
+    clip_duration: float = Field(
+        4.0, title="Longest cut (s)", description="No cut lasts longer.", ge=1.0, le=30.0
+    )
+    concat: Concat = Field(Concat.random, title="Clip order")
+    transition: Transition = Field(Transition.none, title="Transition between cuts")
+    transition_duration: float = Field(0.5, title="Transition length (s)", ge=0.1, le=2.0)
+    video_count: int = Field(
+        1, title="Videos", description="How many variants to render.", ge=1, le=5
+    )
+    voice: str = Field(
+        "piper:en_US-joe-medium",
+        title="Voice",
+        description="ENGINE:NAME; `mpt voices` lists them.",
+        min_length=1,
+        max_length=200,
+    )
+    speech_rate: float = Field(1.0, title="Speech rate", ge=0.5, le=2.0)
+    voice_volume: float = Field(1.0, title="Voice volume", ge=0.0, le=2.0)
+    sentence_pause: float = Field(0.3, title="Pause between sentences (s)", ge=0.0, le=2.0)
+    subtitles: SubtitleStyle = Field(default_factory=SubtitleStyle, title="Subtitles")
+    music: str = Field(
+        "none",
+        title="Music",
+        description="'none', 'random' (from the music folder) or a path to an audio file.",
+        min_length=1,
+        max_length=1000,
+    )
+    music_volume: float = Field(0.2, title="Music volume", ge=0.0, le=1.0)
+    materials_dir: Path | None = Field(
+        None,
+        title="Materials folder",
+        description="Local videos and images to cut from; procedural backgrounds fill any gap.",
+    )
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = Field(
+        None,
+        title="Seed",
+        description="Makes random choices reproducible; derived from the script when empty.",
+    )
+    preset: str = Field(
+        "veryfast",
+        title="x264 preset",
+        pattern=r"^(ultrafast|superfast|veryfast|faster|fast|medium|slow|slower|veryslow)$",
+    )
+    crf: int = Field(23, title="Quality (CRF)", description="Lower is better.", ge=0, le=51)
+    fps: int = Field(30, title="Frames per second", ge=15, le=60)
+
+    @field_validator("topic")
+    @classmethod
+    def _strip_topic(cls, v: str) -> str:
+        return v.strip()
+
+    @field_validator("script")
+    @classmethod
+    def _script_has_words(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        v = v.strip()
+        if not v:
+            return None
+        if not any(ch.isalnum() for ch in v):
+            raise ValueError("script has no words to speak (only punctuation or symbols)")
+        return v
+
+    @field_validator("music")
+    @classmethod
+    def _music_exists(cls, v: str) -> str:
+        v = v.strip()
+        if v in ("none", "random"):
+            return v
+        if not Path(v).expanduser().is_file():
+            raise ValueError(f"music file not found: {v}")
+        return str(Path(v).expanduser().resolve())
+
+    @field_validator("materials_dir")
+    @classmethod
+    def _materials_dir_exists(cls, v: Path | None) -> Path | None:
+        if v is None:
+            return None
+        v = v.expanduser()
+        if not v.is_dir():
+            raise ValueError(f"materials folder does not exist: {v}")
+        return v.resolve()
+
+    @field_validator("voice")
+    @classmethod
+    def _known_voice(cls, v: str) -> str:
+        from tasks.narration import available_voices
+
+        names = [voice.id for voice in available_voices()]
+        if v not in names:
+            raise ValueError(f"unknown voice '{v}'; valid voices: {', '.join(names)}")
+        return v
+
+    @model_validator(mode="after")
+    def _topic_or_script(self) -> VideoSpec:
+        if not self.topic and not self.script:
+            raise ValueError("give a topic or a script: both are empty")
+        return self
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels, both even."""
+        short = _SHORT_SIDE[self.resolution]
+        long = short * 16 // 9
+        long += long % 2
+        if self.aspect == Aspect.portrait:
+            return short, long
+        if self.aspect == Aspect.landscape:
+            return long, short
+        return short, short
+
+    def effective_seed(self) -> int:
+        """The seed, or a stable one derived from the text so reruns choose the same clips."""
+        if self.seed is not None:
+            return self.seed
+        import hashlib
+
+        text = (self.script or self.topic).encode()
+        return int.from_bytes(hashlib.sha256(text).digest()[:4], "big") & 0x7FFFFFFF
+
+
+def first_error(exc: Exception) -> str:
+    """One line for a user from a pydantic ValidationError (or any exception)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
+        msg = re.sub(r"^(Value|Assertion) error, ", "", err.get("msg", str(exc)))
+        return f"{loc}: {msg}" if loc else msg
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

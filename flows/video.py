@@ -1,0 +1,296 @@
+"""The video flow: script → terms → narration → materials → subtitles → render → publish.
+
+Every stage is a cached Prefect task, so a rerun of the same spec does no work, and a change
+(say, only the music) reruns only the stages that depend on it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from prefect import flow
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
+from pydantic import BaseModel
+
+from blocks.llm import configured_llm
+from blocks.settings import get_settings
+from flows.progress import Progress
+from flows.spec import VideoSpec
+from tasks.errors import BadInput, StageError
+from tasks.materials import materials_stage
+from tasks.narration import narration_stage
+from tasks.publish import Published, publish_stage, write_manifest
+from tasks.render import RenderOptions, pick_music, render_stage
+from tasks.script import count_words, make_script, script_stage
+from tasks.subtitles import resolve_font, subtitles_stage
+from tasks.terms import terms_stage
+
+STAGES = ["script", "terms", "narration", "materials", "subtitles", "render", "publish"]
+
+
+class StageRecord(BaseModel):
+    state: Literal["Completed", "Cached"]
+    seconds: float
+
+
+class SentenceOut(BaseModel):
+    text: str
+    start_s: float
+    end_s: float
+
+
+class MaterialOut(BaseModel):
+    path: str
+    source: str
+    kind: str
+    term: str | None = None
+    license_url: str | None = None
+
+
+class VideoResult(BaseModel):
+    """What a run produced; written to manifest.json beside the video."""
+
+    video: str
+    videos: list[str]
+    subtitles_srt: str
+    subtitles_ass: str
+    script_txt: str
+    duration_s: float
+    width: int
+    height: int
+    title: str
+    script: str
+    language: str
+    sentences: list[SentenceOut]
+    terms: list[str]
+    materials: list[MaterialOut]
+    voice: str
+    music: str | None
+    seed: int
+    flow_run_id: str | None
+    stages: dict[str, StageRecord]
+    warnings: list[str]
+    spec: dict[str, Any]
+
+
+def preflight(spec: VideoSpec) -> None:
+    """Checks that need the environment, done before any work so bad input costs nothing."""
+    if not spec.script and configured_llm() is None:
+        raise BadInput("no script given and no LLM provider configured")
+    if spec.script:
+        make_script(spec.topic, spec.script, spec.language)  # word limit, speakable text
+    pick_music(spec.music, spec.effective_seed())
+    resolve_font(spec.subtitles.font, spec.script or spec.topic)
+
+
+def default_out_dir(spec: VideoSpec) -> Path:
+    slug = re.sub(r"[^\w]+", "-", (spec.topic or spec.script or "video")[:40]).strip("-").lower()
+    return get_settings().output_root / (slug or "video")
+
+
+def _intact(result: Any) -> bool:
+    """A cached result is good only while the files it points at are still there."""
+    items = result if isinstance(result, list) else [result]
+    for item in items:
+        if hasattr(item, "intact"):
+            if not item.intact():
+                return False
+        elif hasattr(item, "files") and not all(Path(p).is_file() for p in item.files()):
+            return False
+    return True
+
+
+class _Runner:
+    """Runs stages in order, recording each one's state and time for the manifest."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(STAGES)
+        self.records: dict[str, StageRecord] = {}
+
+    def run(self, name: str, task: Any, **kwargs: Any) -> Any:
+        self.progress.started(name)
+        start = time.perf_counter()
+        try:
+            state = task(**kwargs, return_state=True)
+            result = state.result()
+            cached = state.name == "Cached"
+            if cached and not _intact(result):
+                state = task.with_options(refresh_cache=True)(**kwargs, return_state=True)
+                result, cached = state.result(), False
+        except BadInput as exc:
+            raise BadInput(f"{name}: {exc}") from None
+        except Exception as exc:
+            raise StageError(f"{name} stage failed: {exc}") from exc
+        seconds = round(time.perf_counter() - start, 3)
+        self.add(name, "Cached" if cached else "Completed", seconds)
+        return result
+
+    def add(self, name: str, state: str, seconds: float) -> None:
+        prev = self.records.get(name)
+        if prev is not None:  # a stage run several times (render per video) sums up
+            state = "Cached" if prev.state == state == "Cached" else "Completed"
+            seconds = round(prev.seconds + seconds, 3)
+            self.records[name] = StageRecord(state=state, seconds=seconds)
+            return
+        self.records[name] = StageRecord(state=state, seconds=seconds)
+        if name != "render":
+            self.progress.finished(name, state, seconds)
+
+
+@flow(name="video", log_prints=True, validate_parameters=True)
+def video_flow(spec: VideoSpec, out_dir: str | None = None) -> VideoResult:
+    """Make one finished short video (or `video_count` variants) from a topic or a script."""
+    preflight(spec)
+    target = Path(out_dir) if out_dir else default_out_dir(spec)
+    seed = spec.effective_seed()
+    run = _Runner()
+
+    script = run.run(
+        "script", script_stage, topic=spec.topic, script=spec.script, language=spec.language
+    )
+    terms = run.run("terms", terms_stage, script=script)
+    narration = run.run(
+        "narration",
+        narration_stage,
+        script=script,
+        voice=spec.voice,
+        speech_rate=spec.speech_rate,
+        pause_s=spec.sentence_pause,
+    )
+    materials = run.run(
+        "materials",
+        materials_stage,
+        terms=terms,
+        duration_s=narration.duration_s,
+        size=spec.size,
+        materials_dir=spec.materials_dir,
+        clip_duration=spec.clip_duration,
+        concat=spec.concat,
+        video_count=spec.video_count,
+        seed=seed,
+        fps=spec.fps,
+    )
+    font = resolve_font(spec.subtitles.font, script.text)
+    subtitles = run.run(
+        "subtitles",
+        subtitles_stage,
+        narration=narration,
+        style=spec.subtitles,
+        font=font,
+        size=spec.size,
+    )
+    music = pick_music(spec.music, seed)
+    opts = RenderOptions(
+        size=spec.size,
+        fps=spec.fps,
+        fit=spec.fit,
+        clip_duration=spec.clip_duration,
+        transition=spec.transition,
+        transition_duration=spec.transition_duration,
+        voice_volume=spec.voice_volume,
+        music_volume=spec.music_volume,
+        preset=spec.preset,
+        crf=spec.crf,
+    )
+    renders = [
+        run.run(
+            "render",
+            render_stage,
+            materials=materials,
+            video_index=i,
+            narration=narration,
+            subtitles=subtitles if spec.subtitles.enabled else None,
+            music=music,
+            opts=opts,
+            seed=seed,
+        )
+        for i in range(spec.video_count)
+    ]
+    run.progress.finished("render", run.records["render"].state, run.records["render"].seconds)
+    published: Published = run.run(
+        "publish",
+        publish_stage,
+        renders=renders,
+        subtitles=subtitles,
+        script=script,
+        out_dir=str(target),
+    )
+
+    result = VideoResult(
+        video=str(published.videos[0]),
+        videos=[str(v) for v in published.videos],
+        subtitles_srt=str(published.subtitles_srt),
+        subtitles_ass=str(published.subtitles_ass),
+        script_txt=str(published.script_txt),
+        duration_s=renders[0].duration_s,
+        width=renders[0].width,
+        height=renders[0].height,
+        title=script.title,
+        script=script.text,
+        language=script.language,
+        sentences=[
+            SentenceOut(text=s.text, start_s=s.start_s, end_s=s.end_s) for s in narration.sentences
+        ],
+        terms=terms,
+        materials=[
+            MaterialOut(
+                path=str(c.path),
+                source=c.source,
+                kind=c.kind,
+                term=c.term,
+                license_url=c.license_url,
+            )
+            for c in materials.clips
+        ],
+        voice=narration.voice,
+        music=str(music) if music else None,
+        seed=seed,
+        flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None,
+        stages=run.records,
+        warnings=materials.warnings,
+        spec=spec.model_dump(mode="json"),
+    )
+    write_manifest(target, result)
+    _report(result, words=count_words(script.text))
+    return result
+
+
+def _report(result: VideoResult, words: int) -> None:
+    """Artifacts an operator reads in the Prefect UI."""
+    stage_rows = "\n".join(
+        f"| {name} | {r.state} | {r.seconds:.2f} |" for name, r in result.stages.items()
+    )
+    create_markdown_artifact(
+        key="video-summary",
+        description=result.title,
+        markdown=(
+            f"# {result.title}\n\n"
+            f"**Video:** `{result.video}` — {result.width}×{result.height}, "
+            f"{result.duration_s:.2f} s\n\n"
+            f"**Voice:** {result.voice} · **Music:** {result.music or 'none'} · "
+            f"**Seed:** {result.seed} · **Words:** {words}\n\n"
+            f"**Terms:** {', '.join(result.terms)}\n\n"
+            f"## Script\n\n{result.script}\n\n"
+            f"## Stages\n\n| stage | state | seconds |\n|---|---|---|\n{stage_rows}\n"
+            + (
+                "\n## Warnings\n\n" + "\n".join(f"- {w}" for w in result.warnings)
+                if result.warnings
+                else ""
+            )
+        ),
+    )
+    create_table_artifact(
+        key="video-materials",
+        description="Clips the video was cut from",
+        table=[m.model_dump() for m in result.materials],
+    )
+    create_link_artifact(
+        key="video-file",
+        link=Path(result.video).resolve().as_uri(),
+        link_text=Path(result.video).name,
+        description="The finished video",
+    )

@@ -1,0 +1,267 @@
+"""Materials stage: the clips each video is cut from.
+
+Local videos and images are ranked by how well their names and sidecar tags match the search
+terms; when they cannot cover the narration, procedural backgrounds are generated with
+ffmpeg (animated, seeded by the term) so a video can always be made offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import random
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from blocks.settings import get_settings
+from flows.spec import Concat
+from tasks.errors import StageError
+from tasks.files import atomic_path
+from tasks.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, probe, run_ffmpeg
+from tasks.stage import stage
+
+log = logging.getLogger(__name__)
+
+# Beyond this many generated clips the timeline reuses them rather than generating more.
+MAX_PROCEDURAL = 12
+MIN_CLIP_S = 0.5  # shorter local videos are too short to cut from
+
+
+class Clip(BaseModel):
+    path: Path
+    kind: Literal["video", "image"]
+    width: int
+    height: int
+    duration_s: float  # 0 for images: they last as long as a cut needs
+    source: Literal["local", "procedural"]
+    term: str | None = None
+    tags: list[str] = []
+    license_url: str | None = None
+
+    def usable_s(self, clip_duration: float) -> float:
+        return clip_duration if self.kind == "image" else min(clip_duration, self.duration_s)
+
+
+class Materials(BaseModel):
+    clips: list[Clip]
+    timelines: list[list[int]]  # per video: indices into clips, in play order
+    warnings: list[str] = []
+
+    def files(self) -> list[Path]:
+        return [c.path for c in self.clips]
+
+
+def _tokens(text: str) -> set[str]:
+    return {t for t in re.split(r"[\W_]+", text.lower()) if len(t) > 1}
+
+
+def _sidecar(path: Path) -> dict:
+    side = path.with_suffix(".json")
+    if not side.is_file():
+        return {}
+    try:
+        data = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable sidecar %s: %s", side.name, exc)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def scan_folder(folder: Path, warnings: list[str]) -> list[Clip]:
+    """Every readable video and image in `folder`; unreadable files are skipped with a warning."""
+    clips = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        suffix = path.suffix.lower()
+        if suffix not in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
+            continue
+        try:
+            info = probe(path)
+        except StageError as exc:
+            msg = f"skipped {path.name}: {exc}"
+            log.warning(msg)
+            warnings.append(msg)
+            continue
+        if info.kind == "audio" or (info.kind == "video" and info.duration_s < MIN_CLIP_S):
+            warnings.append(f"skipped {path.name}: no usable picture")
+            continue
+        meta = _sidecar(path)
+        tags = meta.get("tags", [])
+        clips.append(
+            Clip(
+                path=path.resolve(),
+                kind=info.kind,
+                width=info.width,
+                height=info.height,
+                duration_s=info.duration_s,
+                source="local",
+                tags=[str(t) for t in tags] if isinstance(tags, list) else [],
+                license_url=meta.get("license_url"),
+            )
+        )
+    return clips
+
+
+def relevance(clip: Clip, terms: list[str]) -> int:
+    words = _tokens(clip.path.stem) | _tokens(" ".join(clip.tags))
+    return sum(len(_tokens(term) & words) for term in terms)
+
+
+# Each recipe is an ffmpeg lavfi source; {w},{h},{d},{fps} and the rng-drawn values fill it.
+def _procedural_source(rng: random.Random, w: int, h: int, d: float, fps: int) -> str:
+    def colour() -> str:
+        return "0x{:02x}{:02x}{:02x}".format(*tuple(rng.randrange(30, 230) for _ in range(3)))
+
+    kind = rng.choice(["gradients", "radial", "mandelbrot", "life", "cellauto"])
+    seed = rng.randrange(2**31)
+    if kind in ("gradients", "radial"):
+        gtype = "linear" if kind == "gradients" else "radial"
+        return (
+            f"gradients=s={w}x{h}:r={fps}:d={d}:n=3:type={gtype}:seed={seed}"
+            f":speed={rng.uniform(0.01, 0.04):.3f}:c0={colour()}:c1={colour()}:c2={colour()}"
+        )
+    if kind == "mandelbrot":
+        x, y = rng.choice([(-0.743643887, 0.131825904), (-0.1011, 0.9563), (-1.25066, 0.02012)])
+        return (
+            f"mandelbrot=s={w}x{h}:r={fps}:start_x={x}:start_y={y}:start_scale=3"
+            f":end_scale={rng.uniform(0.05, 0.3):.3f}:end_pts={d * fps},"
+            f"hue=h={rng.randrange(360)},trim=duration={d}"
+        )
+    if kind == "life":
+        return (
+            f"life=s={w // 4}x{h // 4}:r={fps}:seed={seed}:mold=12:ratio=0.3"
+            f":life_color={colour()}:death_color={colour()}:mold_color={colour()},"
+            f"scale={w}:{h}:flags=bicubic,gblur=sigma=6,trim=duration={d}"
+        )
+    return (
+        f"cellauto=s={w // 4}x{h // 4}:r={fps}:rule={rng.choice([18, 30, 90, 110, 150])}"
+        f":seed={seed}:random_fill_ratio=0.5:scroll=1,scale={w}:{h}:flags=bicubic,"
+        f"gblur=sigma=4,colorchannelmixer=rr={rng.uniform(0.2, 1):.2f}"
+        f":gg={rng.uniform(0.2, 1):.2f}:bb={rng.uniform(0.2, 1):.2f},trim=duration={d}"
+    )
+
+
+def generate_procedural(
+    term: str, seed: int, size: tuple[int, int], duration: float, fps: int = 30
+) -> Clip:
+    """An animated background themed by `term`: the same term and seed give the same clip."""
+    # Half the output size: these are soft abstract fields and the render scales them up.
+    w = max(360, size[0] // 2) // 2 * 2
+    h = round(w * size[1] / size[0]) // 2 * 2
+    key = hashlib.sha256(f"{term}|{seed}|{w}x{h}|{duration}|{fps}".encode()).hexdigest()[:20]
+    rng = random.Random(key)
+    path = get_settings().work_dir / "procedural" / f"{key}.mp4"
+    if not path.is_file():
+        source = _procedural_source(rng, w, h, duration, fps)
+        with atomic_path(path) as tmp:
+            run_ffmpeg(
+                [
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    source,
+                    "-t",
+                    f"{duration}",
+                    "-an",
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "ultrafast",
+                    "-crf",
+                    "20",
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-f",
+                    "mp4",
+                    str(tmp),
+                ]
+            )
+    return Clip(
+        path=path,
+        kind="video",
+        width=w,
+        height=h,
+        duration_s=duration,
+        source="procedural",
+        term=term,
+    )
+
+
+def pick_materials(
+    terms: list[str],
+    duration_s: float,
+    size: tuple[int, int],
+    materials_dir: Path | None,
+    clip_duration: float,
+    concat: Concat,
+    video_count: int,
+    seed: int,
+    fps: int = 30,
+) -> Materials:
+    warnings: list[str] = []
+    local = scan_folder(materials_dir, warnings) if materials_dir else []
+    if materials_dir and not local:
+        msg = f"no usable clips in {materials_dir}; using procedural backgrounds"
+        log.warning(msg)
+        warnings.append(msg)
+    ranked = sorted(local, key=lambda c: (-relevance(c, terms), c.path.name))
+    clips = list(ranked)
+    covered = sum(c.usable_s(clip_duration) for c in clips)
+    if covered < duration_s:
+        missing = math.ceil((duration_s - covered) / clip_duration)
+        for i in range(min(missing, MAX_PROCEDURAL)):
+            term = terms[i % len(terms)] if terms else "background"
+            clips.append(generate_procedural(term, seed + i, size, clip_duration, fps))
+    weights = [1 + relevance(c, terms) for c in clips]
+    timelines = [
+        _timeline(clips, weights, duration_s, clip_duration, concat, random.Random(seed + v))
+        for v in range(video_count)
+    ]
+    return Materials(clips=clips, timelines=timelines, warnings=warnings)
+
+
+def _timeline(
+    clips: list[Clip],
+    weights: list[int],
+    duration_s: float,
+    clip_duration: float,
+    concat: Concat,
+    rng: random.Random,
+) -> list[int]:
+    """Clip indices in play order, covering the duration, no clip twice before all are used.
+
+    Sequential keeps the relevance ranking; random draws a weighted order (Efraimidis-Spirakis
+    keys), so relevant clips still tend to come first and each seed gives its own cut.
+    """
+    order = list(range(len(clips)))
+    if concat == Concat.random:
+        order.sort(key=lambda i: -(rng.random() ** (1 / weights[i])))
+    timeline, total = [], 0.0
+    while total < duration_s:
+        for i in order:
+            timeline.append(i)
+            total += clips[i].usable_s(clip_duration)
+            if total >= duration_s:
+                break
+    return timeline
+
+
+@stage("materials")
+def materials_stage(
+    terms: list[str],
+    duration_s: float,
+    size: tuple[int, int],
+    materials_dir: Path | None,
+    clip_duration: float,
+    concat: Concat,
+    video_count: int,
+    seed: int,
+    fps: int,
+) -> Materials:
+    return pick_materials(
+        terms, duration_s, size, materials_dir, clip_duration, concat, video_count, seed, fps
+    )

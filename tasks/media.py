@@ -1,0 +1,95 @@
+"""ffmpeg and probing: the only place that knows how to call them."""
+
+from __future__ import annotations
+
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import av
+from pydantic import BaseModel
+
+from tasks.errors import StageError
+
+IMAGE_CODECS = {"png", "mjpeg", "webp", "bmp", "tiff", "gif", "jpegls"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"}
+AUDIO_SUFFIXES = {".mp3", ".m4a", ".aac", ".wav", ".ogg", ".opus", ".flac"}
+
+
+class MediaInfo(BaseModel):
+    kind: Literal["video", "image", "audio"]
+    width: int = 0
+    height: int = 0
+    duration_s: float = 0.0
+    fps: float = 0.0
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    sample_rate: int = 0
+
+
+@lru_cache
+def ffmpeg_exe() -> str:
+    """The static ffmpeg that imageio-ffmpeg ships (libx264, libass), so nothing system-wide."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def run_ffmpeg(args: list[str], timeout_s: float | None = None) -> None:
+    """Run ffmpeg with `args`; raise StageError with ffmpeg's own last words on failure."""
+    from blocks.settings import get_settings
+
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
+    try:
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s or get_settings().ffmpeg_timeout_s,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise StageError(f"ffmpeg ran past its {exc.timeout:.0f} s limit") from None
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:]) or f"exit {proc.returncode}"
+        raise StageError(f"ffmpeg failed: {tail}")
+
+
+def probe(path: Path) -> MediaInfo:
+    """Read a media file's streams and decode its first frame; raise StageError if unreadable."""
+    try:
+        with av.open(str(path)) as container:
+            vstreams = [s for s in container.streams.video]
+            astreams = [s for s in container.streams.audio]
+            duration = float(container.duration / 1e6) if container.duration else 0.0
+            if vstreams:
+                vs = vstreams[0]
+                is_image = (vs.codec_context.name in IMAGE_CODECS and duration < 0.5) or (
+                    path.suffix.lower() in IMAGE_SUFFIXES
+                )
+                # Decoding one frame catches files whose header is fine but whose data is not.
+                next(container.decode(video=0))
+                if not duration and vs.duration and vs.time_base:
+                    duration = float(vs.duration * vs.time_base)
+                return MediaInfo(
+                    kind="image" if is_image else "video",
+                    width=vs.codec_context.width,
+                    height=vs.codec_context.height,
+                    duration_s=0.0 if is_image else duration,
+                    fps=float(vs.average_rate or 0),
+                    video_codec=vs.codec_context.name,
+                    audio_codec=astreams[0].codec_context.name if astreams else None,
+                    sample_rate=astreams[0].codec_context.sample_rate if astreams else 0,
+                )
+            if astreams:
+                a = astreams[0]
+                return MediaInfo(
+                    kind="audio",
+                    duration_s=duration,
+                    audio_codec=a.codec_context.name,
+                    sample_rate=a.codec_context.sample_rate,
+                )
+    except (av.error.FFmpegError, StopIteration, OSError, UnicodeDecodeError) as exc:
+        raise StageError(f"{path.name} is not a readable media file ({exc})") from None
+    raise StageError(f"{path.name} has no audio or video stream")

