@@ -60,6 +60,7 @@ class VideoResult(BaseModel):
     subtitles_ass: str
     script_txt: str
     duration_s: float
+    narration_s: float
     width: int
     height: int
     title: str
@@ -179,7 +180,8 @@ def video_flow(spec: VideoSpec, out_dir: str | None = None) -> VideoResult:
         "subtitles",
         subtitles_stage,
         narration=narration,
-        style=spec.subtitles,
+        # Keyed without `enabled`: turning burning off or on must not remake the files.
+        style=spec.subtitles.model_copy(update={"enabled": True}),
         font=font,
         size=spec.size,
     )
@@ -227,6 +229,7 @@ def video_flow(spec: VideoSpec, out_dir: str | None = None) -> VideoResult:
         subtitles_ass=str(published.subtitles_ass),
         script_txt=str(published.script_txt),
         duration_s=renders[0].duration_s,
+        narration_s=narration.duration_s,
         width=renders[0].width,
         height=renders[0].height,
         title=script.title,

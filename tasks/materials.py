@@ -217,29 +217,32 @@ def pick_materials(
             term = terms[i % len(terms)] if terms else "background"
             clips.append(generate_procedural(term, seed + i, size, clip_duration, fps))
     weights = [1 + relevance(c, terms) for c in clips]
-    timelines = [
-        _timeline(clips, weights, duration_s, clip_duration, concat, random.Random(seed + v))
-        for v in range(video_count)
-    ]
+    orders: list[list[int]] = []
+    for v in range(video_count):
+        order = _order(weights, concat, random.Random(seed + v))
+        # Variants open on different clips while there are clips enough for that.
+        used_first = {o[0] for o in orders}
+        fresh = [k for k, i in enumerate(order) if i not in used_first]
+        if fresh:
+            order = order[fresh[0] :] + order[: fresh[0]]
+        orders.append(order)
+    timelines = [_timeline(clips, order, duration_s, clip_duration) for order in orders]
     return Materials(clips=clips, timelines=timelines, warnings=warnings)
 
 
-def _timeline(
-    clips: list[Clip],
-    weights: list[int],
-    duration_s: float,
-    clip_duration: float,
-    concat: Concat,
-    rng: random.Random,
-) -> list[int]:
-    """Clip indices in play order, covering the duration, no clip twice before all are used.
-
-    Sequential keeps the relevance ranking; random draws a weighted order (Efraimidis-Spirakis
-    keys), so relevant clips still tend to come first and each seed gives its own cut.
-    """
-    order = list(range(len(clips)))
+def _order(weights: list[int], concat: Concat, rng: random.Random) -> list[int]:
+    """Sequential keeps the relevance ranking; random draws a weighted order
+    (Efraimidis-Spirakis keys), so relevant clips still tend to come first."""
+    order = list(range(len(weights)))
     if concat == Concat.random:
         order.sort(key=lambda i: -(rng.random() ** (1 / weights[i])))
+    return order
+
+
+def _timeline(
+    clips: list[Clip], order: list[int], duration_s: float, clip_duration: float
+) -> list[int]:
+    """Clip indices in play order covering the duration; no clip twice before all are used."""
     timeline, total = [], 0.0
     while total < duration_s:
         for i in order:
