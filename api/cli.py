@@ -118,7 +118,17 @@ def make(
     fit: Annotated[str, typer.Option(help="cover or contain.")] = "cover",
     clip_duration: Annotated[float, typer.Option(help="Longest cut, seconds.")] = 4.0,
     concat: Annotated[str, typer.Option(help="random or sequential.")] = "random",
-    transition: Annotated[str, typer.Option(help="none or fade.")] = "none",
+    transition: Annotated[
+        str,
+        typer.Option(
+            help="none, fade, fadeblack, slideleft/right/up/down, wipeleft, zoomin, "
+            "dissolve, circleopen or random."
+        ),
+    ] = "none",
+    transition_duration: Annotated[float, typer.Option(help="Seconds.")] = 0.5,
+    background: Annotated[str, typer.Option(help="With --fit contain: blur or color.")] = "blur",
+    background_color: Annotated[str, typer.Option(help="#RRGGBB.")] = "#000000",
+    clip_speed: Annotated[float, typer.Option(help="Footage speed, 0.5 to 2.")] = 1.0,
     video_count: Annotated[int, typer.Option(help="Variants to render.")] = 1,
     voice: Annotated[str, typer.Option(help="See `mpt voices`.")] = "piper:en_US-joe-medium",
     speech_rate: Annotated[float, typer.Option(help="0.5 to 2.0.")] = 1.0,
@@ -126,6 +136,12 @@ def make(
     materials: Annotated[Path | None, typer.Option(help="Folder of local clips/images.")] = None,
     music: Annotated[str, typer.Option(help="FILE, 'random' or 'none'.")] = "none",
     music_volume: Annotated[float, typer.Option(help="0 to 1.")] = 0.2,
+    music_fade_out: Annotated[float, typer.Option(help="Seconds at the end.")] = 2.0,
+    duck: Annotated[bool, typer.Option("--duck/--no-duck", help="Music under voice.")] = True,
+    loudness: Annotated[float, typer.Option(help="Target LUFS of the mix.")] = -14.0,
+    normalize: Annotated[bool, typer.Option("--normalize/--no-normalize")] = True,
+    tail: Annotated[float, typer.Option(help="Seconds after the last word.")] = 0.0,
+    pause: Annotated[float, typer.Option(help="Seconds between sentences.")] = 0.3,
     subtitles: Annotated[bool, typer.Option("--subtitles/--no-subtitles")] = True,
     font: Annotated[str, typer.Option(help="Font file or family.")] = "DejaVu Sans:bold",
     font_size: Annotated[int, typer.Option(help="Pixels at 1080p.")] = 72,
@@ -135,9 +151,17 @@ def make(
     position: Annotated[str, typer.Option(help="top, center, bottom or custom.")] = "bottom",
     position_pct: Annotated[float, typer.Option(help="With --position custom.")] = 75.0,
     word_highlight: Annotated[bool, typer.Option(help="Karaoke-style words.")] = False,
+    highlight_color: Annotated[str, typer.Option(help="#RRGGBB.")] = "#FFD700",
+    box: Annotated[bool, typer.Option("--box/--no-box", help="Box behind text.")] = False,
+    box_color: Annotated[str, typer.Option(help="#RRGGBB.")] = "#000000",
+    box_opacity: Annotated[float, typer.Option(help="0 to 1.")] = 0.5,
+    max_lines: Annotated[int, typer.Option(help="Lines per subtitle cue.")] = 2,
     seed: Annotated[int | None, typer.Option(help="Reproducible random choices.")] = None,
     preset: Annotated[str, typer.Option(help="x264 preset.")] = "veryfast",
     crf: Annotated[int, typer.Option(help="x264 quality, lower is better.")] = 23,
+    encoder: Annotated[
+        str, typer.Option(help="auto, libx264, h264_nvenc, h264_qsv or h264_vaapi.")
+    ] = "auto",
     fps: Annotated[int, typer.Option(help="Frames per second.")] = 30,
     out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print manifest.json only.")] = False,
@@ -157,6 +181,16 @@ def make(
             clip_duration=clip_duration,
             concat=concat,
             transition=transition,
+            transition_duration=transition_duration,
+            background=background,
+            background_color=background_color,
+            clip_speed=clip_speed,
+            music_fade_out=music_fade_out,
+            duck=duck,
+            loudness=loudness if normalize else None,
+            tail_s=tail,
+            sentence_pause=pause,
+            encoder=encoder,
             video_count=video_count,
             voice=voice,
             speech_rate=speech_rate,
@@ -178,6 +212,11 @@ def make(
                 "position": position,
                 "custom_position_pct": position_pct,
                 "word_highlight": word_highlight,
+                "highlight_color": highlight_color,
+                "box": box,
+                "box_color": box_color,
+                "box_opacity": box_opacity,
+                "max_lines": max_lines,
             },
         )
         _run(spec, out, as_json, server)
@@ -232,6 +271,9 @@ def _run(spec: object, out: Path | None, as_json: bool, server: _TemporaryPrefec
         rows = {name: bar.add_task(f"{name:<10} waiting", total=1, start=False) for name in STAGES}
 
         def on_stage(stage: str, state: str, seconds: float) -> None:
+            if state == "Progress":
+                bar.update(rows[stage], description=f"{stage:<10} {seconds:.0%}")
+                return
             if state == "Running":
                 bar.start_task(rows[stage])
                 bar.update(rows[stage], description=f"{stage:<10} running")

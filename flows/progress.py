@@ -31,6 +31,10 @@ class Progress:
         self.artifact_id: UUID | None = create_progress_artifact(
             progress=0.0, key="video-progress", description="Stages finished, in %"
         )
+        self._last_sent = 0.0
+        # A stage run several times (render, once per video) reports its part of the whole.
+        self.part, self.parts = 0, 1
+        _current.set(self)
 
     def started(self, stage: str) -> None:
         for listener in _listeners.get():
@@ -38,7 +42,29 @@ class Progress:
 
     def finished(self, stage: str, state: str, seconds: float) -> None:
         self.done += 1
-        if self.artifact_id is not None:
-            update_progress_artifact(self.artifact_id, 100.0 * self.done / len(self.stages))
+        self._send(100.0 * self.done / len(self.stages))
         for listener in _listeners.get():
             listener(stage, state, seconds)
+
+    def partial(self, stage: str, fraction: float) -> None:
+        fraction = (self.part + fraction) / self.parts
+        self._send(100.0 * (self.done + fraction) / len(self.stages), throttle=True)
+        for listener in _listeners.get():
+            listener(stage, "Progress", fraction)
+
+    def _send(self, percent: float, throttle: bool = False) -> None:
+        # The encode reports twice a second; the API needs no more than a point at a time.
+        if self.artifact_id is None or (throttle and percent - self._last_sent < 1.0):
+            return
+        self._last_sent = percent
+        update_progress_artifact(self.artifact_id, round(percent, 1))
+
+
+_current: ContextVar[Progress | None] = ContextVar("mpt_progress", default=None)
+
+
+def report_fraction(stage: str, fraction: float) -> None:
+    """Progress within a long stage (the encode): the artifact and the CLI bar move with it."""
+    progress = _current.get()
+    if progress is not None:
+        progress.partial(stage, fraction)

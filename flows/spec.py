@@ -44,8 +44,33 @@ class Concat(StrEnum):
 
 
 class Transition(StrEnum):
+    """Values other than none and random are ffmpeg xfade transitions."""
+
     none = "none"
     fade = "fade"
+    fadeblack = "fadeblack"
+    slideleft = "slideleft"
+    slideright = "slideright"
+    slideup = "slideup"
+    slidedown = "slidedown"
+    wipeleft = "wipeleft"
+    zoomin = "zoomin"
+    dissolve = "dissolve"
+    circleopen = "circleopen"
+    random = "random"
+
+
+class Background(StrEnum):
+    blur = "blur"
+    color = "color"
+
+
+class Encoder(StrEnum):
+    auto = "auto"
+    libx264 = "libx264"
+    h264_nvenc = "h264_nvenc"
+    h264_qsv = "h264_qsv"
+    h264_vaapi = "h264_vaapi"
 
 
 class Position(StrEnum):
@@ -80,6 +105,9 @@ class SubtitleStyle(BaseModel):
         le=100,
     )
     max_lines: int = Field(2, title="Lines per cue", ge=1, le=4)
+    box: bool = Field(False, title="Background box", description="A box behind the text.")
+    box_color: str = Field("#000000", title="Box colour", pattern=HEX_COLOUR)
+    box_opacity: float = Field(0.5, title="Box opacity", ge=0.0, le=1.0)
     word_highlight: bool = Field(
         False, title="Word highlight", description="Colour each word as it is spoken."
     )
@@ -114,8 +142,17 @@ class VideoSpec(BaseModel):
         description="'cover' crops footage to fill the frame; 'contain' shows all of it "
         "over a blurred copy.",
     )
+    background: Background = Field(
+        Background.blur,
+        title="Contain background",
+        description="With fit 'contain': a blurred copy of the clip, or a solid colour.",
+    )
+    background_color: str = Field("#000000", title="Background colour", pattern=HEX_COLOUR)
     clip_duration: float = Field(
         4.0, title="Longest cut (s)", description="No cut lasts longer.", ge=1.0, le=30.0
+    )
+    clip_speed: float = Field(
+        1.0, title="Clip speed", description="Footage playback speed.", ge=0.5, le=2.0
     )
     concat: Concat = Field(Concat.random, title="Clip order")
     transition: Transition = Field(Transition.none, title="Transition between cuts")
@@ -142,6 +179,22 @@ class VideoSpec(BaseModel):
         max_length=1000,
     )
     music_volume: float = Field(0.2, title="Music volume", ge=0.0, le=1.0)
+    music_fade_out: float = Field(
+        2.0, title="Music fade-out (s)", description="Over the last N seconds.", ge=0.0, le=10.0
+    )
+    duck: bool = Field(
+        True, title="Duck music", description="Lower the music while the voice speaks."
+    )
+    loudness: float | None = Field(
+        -14.0,
+        title="Loudness (LUFS)",
+        description="Normalise the final mix to this integrated loudness; empty to skip.",
+        ge=-30.0,
+        le=-5.0,
+    )
+    tail_s: float = Field(
+        0.0, title="Tail (s)", description="Picture and music after the last word.", ge=0, le=5
+    )
     materials_dir: Path | None = Field(
         None,
         title="Materials folder",
@@ -158,6 +211,12 @@ class VideoSpec(BaseModel):
         pattern=r"^(ultrafast|superfast|veryfast|faster|fast|medium|slow|slower|veryslow)$",
     )
     crf: int = Field(23, title="Quality (CRF)", description="Lower is better.", ge=0, le=51)
+    encoder: Encoder = Field(
+        Encoder.auto,
+        title="Encoder",
+        description="'auto' uses NVENC, QSV or VAAPI when a device answers, else libx264; "
+        "a failed hardware encode falls back to libx264.",
+    )
     fps: int = Field(30, title="Frames per second", ge=15, le=60)
 
     @field_validator("topic")

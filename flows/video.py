@@ -71,6 +71,7 @@ class VideoResult(BaseModel):
     materials: list[MaterialOut]
     voice: str
     music: str | None
+    encoder: str
     seed: int
     flow_run_id: str | None
     stages: dict[str, StageRecord]
@@ -186,32 +187,26 @@ def video_flow(spec: VideoSpec, out_dir: str | None = None) -> VideoResult:
         size=spec.size,
     )
     music = pick_music(spec.music, seed)
-    opts = RenderOptions(
-        size=spec.size,
-        fps=spec.fps,
-        fit=spec.fit,
-        clip_duration=spec.clip_duration,
-        transition=spec.transition,
-        transition_duration=spec.transition_duration,
-        voice_volume=spec.voice_volume,
-        music_volume=spec.music_volume,
-        preset=spec.preset,
-        crf=spec.crf,
-    )
-    renders = [
-        run.run(
-            "render",
-            render_stage,
-            materials=materials,
-            video_index=i,
-            narration=narration,
-            subtitles=subtitles if spec.subtitles.enabled else None,
-            music=music,
-            opts=opts,
-            seed=seed,
+    # Every render option is a VideoSpec field of the same name, except the frame size.
+    fields = set(RenderOptions.model_fields) - {"size"}
+    opts = RenderOptions(size=spec.size, **spec.model_dump(include=fields))
+    renders = []
+    run.progress.parts = spec.video_count
+    for i in range(spec.video_count):
+        run.progress.part = i
+        renders.append(
+            run.run(
+                "render",
+                render_stage,
+                materials=materials,
+                video_index=i,
+                narration=narration,
+                subtitles=subtitles if spec.subtitles.enabled else None,
+                music=music,
+                opts=opts,
+                seed=seed,
+            )
         )
-        for i in range(spec.video_count)
-    ]
     run.progress.finished("render", run.records["render"].state, run.records["render"].seconds)
     published: Published = run.run(
         "publish",
@@ -251,10 +246,11 @@ def video_flow(spec: VideoSpec, out_dir: str | None = None) -> VideoResult:
         ],
         voice=narration.voice,
         music=str(music) if music else None,
+        encoder=renders[0].encoder,
         seed=seed,
         flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None,
         stages=run.records,
-        warnings=materials.warnings,
+        warnings=materials.warnings + [w for r in renders for w in r.warnings],
         spec=spec.model_dump(mode="json"),
     )
     write_manifest(target, result)

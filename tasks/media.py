@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -37,23 +41,76 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def run_ffmpeg(args: list[str], timeout_s: float | None = None) -> None:
-    """Run ffmpeg with `args`; raise StageError with ffmpeg's own last words on failure."""
+def run_ffmpeg(
+    args: list[str],
+    timeout_s: float | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> None:
+    """Run ffmpeg with `args`; raise StageError with ffmpeg's own last words on failure.
+
+    With `on_progress`, ffmpeg's `-progress` stream is read as it runs and the callback gets
+    the seconds of output written so far.
+    """
     from blocks.settings import get_settings
 
-    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
+    limit = timeout_s or get_settings().ffmpeg_timeout_s
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+    if on_progress is not None:
+        cmd += ["-progress", "pipe:1", "-nostats"]
+    cmd += args
+    deadline = time.monotonic() + limit
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True)
+        timer = threading.Timer(limit, proc.kill)
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if on_progress is not None and line.startswith("out_time_us="):
+                    value = line.split("=", 1)[1].strip()
+                    if value.isdigit():
+                        on_progress(int(value) / 1e6)
+            proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if time.monotonic() >= deadline and proc.returncode != 0:
+            raise StageError(f"ffmpeg ran past its {limit:.0f} s limit")
+        if proc.returncode != 0:
+            errors.seek(0)
+            text = errors.read().decode(errors="replace").strip()
+            tail = " | ".join(text.splitlines()[-3:]) or f"exit {proc.returncode}"
+            raise StageError(f"ffmpeg failed: {tail}")
+
+
+def ffmpeg_log(args: list[str], timeout_s: float = 600) -> str:
+    """Run ffmpeg at info level and return what it logged (filters such as ebur128 report
+    their measurements there); raise StageError on failure."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", *args]
     try:
-        proc = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s or get_settings().ffmpeg_timeout_s,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise StageError(f"ffmpeg ran past its {exc.timeout:.0f} s limit") from None
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise StageError(f"ffmpeg ran past its {timeout_s:.0f} s limit") from None
     if proc.returncode != 0:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:]) or f"exit {proc.returncode}"
         raise StageError(f"ffmpeg failed: {tail}")
+    return proc.stderr
+
+
+@lru_cache
+def ffmpeg_encoders() -> frozenset[str]:
+    """Encoder names this ffmpeg build has (not whether a device for them exists)."""
+    out = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=30
+    ).stdout
+    names = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and len(parts[0]) == 6 and parts[0][0] in "VAS":
+            names.add(parts[1])
+    return frozenset(names)
 
 
 def probe(path: Path) -> MediaInfo:

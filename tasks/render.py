@@ -2,47 +2,76 @@
 
 Each cut is read with input seeking (`-ss`/`-t` before `-i`) so only the frames it needs are
 decoded; frames never pass through Python. The graph is built here as plain strings, one
-labelled chain per cut, so a reader sees exactly what ffmpeg runs.
+labelled chain per cut, so a reader sees exactly what ffmpeg runs:
+
+    cut k:  [k:v] speed → fps → crop+scale (cover) | scale over blur/colour (contain)
+                  | Ken Burns zoom (image) → exact length → [ck]
+    join:   [c0][c1]… concat, or a chain of xfade transitions → [vcat]
+    text:   [vcat] ass (burned subtitles) → encoder format → [vout]
+    audio:  narration (volume, padded) + music (looped, volume, fade-out, ducked under the
+            voice by sidechain compression) → mix → loudness normalisation → [aout]
 """
 
 from __future__ import annotations
 
+import logging
 import random
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from blocks.settings import get_settings
-from flows.spec import Fit, Transition
+from flows.spec import Background, Encoder, Fit, Transition
+from tasks.encoders import device_args, pick_encoder, quality_args, upload_filter
 from tasks.errors import BadInput, StageError
 from tasks.files import atomic_path
 from tasks.materials import Clip, Materials
-from tasks.media import AUDIO_SUFFIXES, probe, run_ffmpeg
+from tasks.media import AUDIO_SUFFIXES, ffmpeg_log, probe, run_ffmpeg
 from tasks.narration import Narration
 from tasks.stage import stage, stage_dir
 from tasks.subtitles import Subtitles
 
+log = logging.getLogger(__name__)
+
 AUDIO_RATE = 48000
 KEN_BURNS_ZOOM = 0.12  # how far an image zooms in over its cut
+XFADES = [t for t in Transition if t not in (Transition.none, Transition.random)]
+# Ducking: the music is compressed by the voice's level, well below speech.
+DUCK = "threshold=0.02:ratio=12:attack=15:release=350:makeup=1"
+# Gentle voice-over compression: it narrows speech's peak-to-loudness ratio, so the gain that
+# reaches the loudness target leaves little for the true-peak limiter to squash.
+TRUE_PEAK_LIMITER = "alimiter=limit=0.841:attack=5:release=50:level=false"  # -1.5 dBFS
+VOICE_COMPRESSOR = "acompressor=threshold=0.1:ratio=4:attack=5:release=80:makeup=2"
 
 
 class RenderOptions(BaseModel):
     size: tuple[int, int]
     fps: int = 30
     fit: Fit = Fit.cover
+    background: Background = Background.blur
+    background_color: str = "#000000"
     clip_duration: float = 4.0
+    clip_speed: float = 1.0
     transition: Transition = Transition.none
     transition_duration: float = 0.5
     voice_volume: float = 1.0
     music_volume: float = 0.2
+    music_fade_out: float = 2.0
+    duck: bool = True
+    loudness: float | None = -14.0
+    tail_s: float = 0.0
     preset: str = "veryfast"
     crf: int = 23
+    encoder: Encoder = Encoder.auto
 
 
 class Cut(BaseModel):
     clip: Clip
     offset_s: float  # where in the clip the cut starts
-    duration_s: float  # including the overlap a transition eats
+    duration_s: float  # on the timeline, including the overlap its transition eats
+    transition: Transition = Transition.none  # into the next cut
 
 
 class RenderResult(BaseModel):
@@ -50,6 +79,9 @@ class RenderResult(BaseModel):
     duration_s: float
     width: int
     height: int
+    encoder: str
+    cuts: int
+    warnings: list[str] = []
 
     def files(self) -> list[Path]:
         return [self.video]
@@ -78,8 +110,9 @@ def pick_music(music: str, seed: int) -> Path | None:
 def plan_cuts(
     materials: Materials, video_index: int, duration_s: float, opts: RenderOptions, seed: int
 ) -> list[Cut]:
-    """Cuts that cover `duration_s`; each but the last also covers the next transition."""
-    overlap = opts.transition_duration if opts.transition != Transition.none else 0.0
+    """Cuts that cover `duration_s`; each but the last also covers its transition's overlap."""
+    fading = opts.transition != Transition.none
+    overlap = opts.transition_duration if fading else 0.0
     rng = random.Random(seed * 1000 + video_index)
     timeline = materials.timelines[video_index]
     cuts: list[Cut] = []
@@ -88,23 +121,38 @@ def plan_cuts(
     while covered < duration_s - 1e-3:
         clip = materials.clips[timeline[i % len(timeline)]]
         i += 1
-        length = min(clip.usable_s(opts.clip_duration), duration_s - covered)
-        if length < 0.2 and cuts:
+        usable = clip.usable_s(opts.clip_duration * opts.clip_speed) / opts.clip_speed
+        length = min(usable, opts.clip_duration, duration_s - covered)
+        if length < max(0.2, overlap * 1.5) and cuts:
             # A sliver is not worth a cut: let the previous one run on instead.
             cuts[-1].duration_s += length
             break
-        spare = max(0.0, clip.duration_s - length - overlap) if clip.kind == "video" else 0.0
+        span = (length + overlap) * opts.clip_speed  # source seconds the cut reads
+        spare = max(0.0, clip.duration_s - span) if clip.kind == "video" else 0.0
+        transition = opts.transition
+        if transition == Transition.random:
+            transition = rng.choice(XFADES)
         cuts.append(
-            Cut(clip=clip, offset_s=round(rng.uniform(0, spare), 3), duration_s=length + overlap)
+            Cut(
+                clip=clip,
+                offset_s=round(rng.uniform(0, spare), 3),
+                duration_s=length + overlap,
+                transition=transition,
+            )
         )
         covered += length
     if cuts:
         cuts[-1].duration_s -= overlap
+        cuts[-1].transition = Transition.none
     return cuts
 
 
+def _hex(colour: str) -> str:
+    return "0x" + colour.lstrip("#")[:6]
+
+
 def _fit_chain(clip: Clip, opts: RenderOptions) -> str:
-    """Scale/crop (cover) or scale over a blurred fill (contain) to the frame size."""
+    """Scale/crop (cover) or scale over a blurred copy or a colour (contain)."""
     w, h = opts.size
     if opts.fit == Fit.cover:
         # Crop to the frame's aspect first so the scaler only touches pixels that are kept.
@@ -113,21 +161,36 @@ def _fit_chain(clip: Clip, opts: RenderOptions) -> str:
         else:
             cw, ch = clip.width, round(clip.width * h / w) // 2 * 2
         return f"crop={cw}:{ch},scale={w}:{h}:flags=bicubic"
+    fg = f"scale={w}:{h}:force_original_aspect_ratio=decrease:flags=bicubic"
+    if opts.background == Background.color:
+        return f"{fg},pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color={_hex(opts.background_color)}"
     # The blurred backdrop is made at 1/8 size: blur hides the resolution and costs 64x less.
     bw, bh = max(2, w // 8 // 2 * 2), max(2, h // 8 // 2 * 2)
     return (
         f"split=2[bg][fg];"
         f"[bg]scale={bw}:{bh}:force_original_aspect_ratio=increase,crop={bw}:{bh},"
-        f"gblur=sigma=4,scale={w}:{h}[bgs];"
-        f"[fg]scale={w}:{h}:force_original_aspect_ratio=decrease:flags=bicubic[fgs];"
+        f"gblur=sigma=3,scale={w}:{h}:flags=bilinear[bgs];"
+        f"[fg]{fg}[fgs];"
         f"[bgs][fgs]overlay=(W-w)/2:(H-h)/2"
     )
 
 
-def _cut_input(cut: Cut, fps: int) -> list[str]:
+def _cut_input(cut: Cut, opts: RenderOptions) -> list[str]:
+    # One decoder thread per input: only one or two inputs decode at a time, and frame
+    # threads on every input would multiply memory by the number of cuts.
     if cut.clip.kind == "image":
-        return ["-i", str(cut.clip.path)]
-    return ["-ss", f"{cut.offset_s:.3f}", "-t", f"{cut.duration_s:.3f}", "-i", str(cut.clip.path)]
+        return ["-threads", "1", "-i", str(cut.clip.path)]
+    span = cut.duration_s * opts.clip_speed
+    return [
+        "-threads",
+        "1",
+        "-ss",
+        f"{cut.offset_s:.3f}",
+        "-t",
+        f"{span:.3f}",
+        "-i",
+        str(cut.clip.path),
+    ]
 
 
 def _cut_chain(k: int, cut: Cut, opts: RenderOptions) -> str:
@@ -144,13 +207,31 @@ def _cut_chain(k: int, cut: Cut, opts: RenderOptions) -> str:
             f":s={w}x{h}:fps={opts.fps}"
         )
     else:
-        body = f"fps={opts.fps},{_fit_chain(cut.clip, opts)}"
-    # tpad guards against a clip that ends early; trim makes every cut exactly `d` long.
+        speed = f"setpts=(PTS-STARTPTS)/{opts.clip_speed}," if opts.clip_speed != 1 else ""
+        body = f"{speed}fps={opts.fps},{_fit_chain(cut.clip, opts)}"
+    # tpad guards against a clip that ends early; trim makes every cut exactly `d` long;
+    # one timebase for all cuts, which xfade requires.
     return (
         f"[{k}:v]{body},setsar=1,format=yuv420p,"
         f"tpad=stop_mode=clone:stop_duration={d:.3f},trim=duration={d:.3f},"
-        f"setpts=PTS-STARTPTS[c{k}]"
+        f"setpts=PTS-STARTPTS,settb=1/{opts.fps * 1000}[c{k}]"
     )
+
+
+def _join_chains(cuts: list[Cut], overlap: float) -> list[str]:
+    """Concatenate the cuts, or chain xfades where cuts overlap by `overlap` seconds."""
+    n = len(cuts)
+    if all(c.transition == Transition.none for c in cuts):
+        return ["".join(f"[c{k}]" for k in range(n)) + f"concat=n={n}:v=1:a=0[vcat]"]
+    chains, prev, length = [], "c0", cuts[0].duration_s
+    for k in range(1, n):
+        label = "vcat" if k == n - 1 else f"x{k}"
+        chains.append(
+            f"[{prev}][c{k}]xfade=transition={cuts[k - 1].transition.value}"
+            f":duration={overlap}:offset={length - overlap:.3f}[{label}]"
+        )
+        prev, length = label, length + cuts[k].duration_s - overlap
+    return chains
 
 
 def _escape_path(path: Path) -> str:
@@ -160,6 +241,68 @@ def _escape_path(path: Path) -> str:
     return "'" + text.replace(":", "\\:") + "'"
 
 
+def _audio_chains(
+    voice_idx: int, music_idx: int | None, opts: RenderOptions, total_s: float, finish: list[str]
+) -> list[str]:
+    """Narration and music mixed; `finish` filters run on the mix before [aout]."""
+    chains = []
+    stereo = f"aresample={AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo"
+    shaping = f"{VOICE_COMPRESSOR}," if opts.loudness is not None else ""
+    voice = (
+        f"[{voice_idx}:a]{stereo},{shaping}volume={opts.voice_volume},apad=whole_dur={total_s:.3f}"
+    )
+    if music_idx is None:
+        chains.append(",".join([voice, *finish]) + "[aout]")
+        return chains
+    fade = min(opts.music_fade_out, total_s / 2)
+    music = f"[{music_idx}:a]{stereo},volume={opts.music_volume},atrim=duration={total_s:.3f}"
+    if fade > 0:
+        music += f",afade=t=out:st={total_s - fade:.3f}:d={fade:.3f}"
+    if opts.duck:
+        chains.append(f"{voice},asplit=2[voice][key]")
+        chains.append(f"{music}[music]")
+        chains.append(f"[music][key]sidechaincompress={DUCK}[bed]")
+    else:
+        chains.append(f"{voice}[voice]")
+        chains.append(f"{music}[bed]")
+    mix = "[voice][bed]amix=inputs=2:duration=first:normalize=0"
+    chains.append(",".join([mix, *finish]) + "[aout]")
+    return chains
+
+
+def _audio_inputs(narration: Narration, music: Path | None) -> list[str]:
+    args = ["-i", str(narration.audio)]
+    if music is not None:
+        args += ["-stream_loop", "-1", "-i", str(music)]
+    return args
+
+
+def measure_mix_loudness(narration: Narration, music: Path | None, opts: RenderOptions) -> float:
+    """Integrated loudness (LUFS) of the mix before normalisation: an audio-only pass.
+
+    Measuring first lets the render apply one exact gain (and a true-peak limiter) instead of
+    loudnorm's single-pass estimate, which missed targets by up to 1.5 LU in tests.
+    """
+    total = narration.duration_s + opts.tail_s
+    chains = _audio_chains(0, 1 if music else None, opts, total, ["ebur128=framelog=quiet"])
+    text = ffmpeg_log(
+        [
+            *_audio_inputs(narration, music),
+            "-filter_complex",
+            ";".join(chains),
+            "-map",
+            "[aout]",
+            "-t",
+            f"{total:.3f}",
+            "-f",
+            "null",
+            "-",
+        ]
+    )
+    found = re.findall(r"I:\s+(-?[\d.]+|-inf) LUFS", text)
+    return float(found[-1]) if found else float("-inf")
+
+
 def build_command(
     cuts: list[Cut],
     narration: Narration,
@@ -167,56 +310,33 @@ def build_command(
     music: Path | None,
     opts: RenderOptions,
     out: Path,
-    duration_s: float,
+    encoder: Encoder = Encoder.libx264,
+    gain_db: float | None = None,
 ) -> list[str]:
     """ffmpeg arguments (after the binary) for the whole video."""
-    args: list[str] = []
+    total = narration.duration_s + opts.tail_s
+    args: list[str] = [*device_args(encoder)]
     chains: list[str] = []
     for k, cut in enumerate(cuts):
-        args += _cut_input(cut, opts.fps)
+        args += _cut_input(cut, opts)
         chains.append(_cut_chain(k, cut, opts))
-    n = len(cuts)
-    if opts.transition == Transition.none or n == 1:
-        chains.append("".join(f"[c{k}]" for k in range(n)) + f"concat=n={n}:v=1:a=0[vcat]")
-    else:
-        t = opts.transition_duration
-        prev, length = "c0", cuts[0].duration_s
-        for k in range(1, n):
-            label = "vcat" if k == n - 1 else f"x{k}"
-            chains.append(
-                f"[{prev}][c{k}]xfade=transition={opts.transition.value}:duration={t}"
-                f":offset={length - t:.3f}[{label}]"
-            )
-            prev, length = label, length + cuts[k].duration_s - t
-    video_tail = "[vcat]"
+    chains += _join_chains(cuts, opts.transition_duration)
+    video = "[vcat]"
     if subtitles is not None:
         chains.append(
             f"[vcat]ass=filename={_escape_path(subtitles.ass)}"
             f":fontsdir={_escape_path(subtitles.font.file.parent)}[vsub]"
         )
-        video_tail = "[vsub]"
-    chains.append(f"{video_tail}format=yuv420p[vout]")
+        video = "[vsub]"
+    chains.append(f"{video}{upload_filter(encoder)}[vout]")
 
-    voice_idx = n
-    args += ["-i", str(narration.audio)]
-    voice = (
-        f"[{voice_idx}:a]aresample={AUDIO_RATE},volume={opts.voice_volume},"
-        f"apad=whole_dur={duration_s:.3f}"
-    )
-    if music is not None:
-        args += ["-stream_loop", "-1", "-i", str(music)]
-        chains.append(f"{voice}[voice]")
-        chains.append(
-            f"[{n + 1}:a]aresample={AUDIO_RATE},volume={opts.music_volume},"
-            f"atrim=duration={duration_s:.3f}[music]"
-        )
-        chains.append(
-            "[voice][music]amix=inputs=2:duration=first:normalize=0,"
-            "aformat=channel_layouts=stereo[aout]"
-        )
-    else:
-        chains.append(f"{voice},aformat=channel_layouts=stereo[aout]")
-
+    voice_idx = len(cuts)
+    args += _audio_inputs(narration, music)
+    music_idx = voice_idx + 1 if music is not None else None
+    finish = [f"aresample={AUDIO_RATE}"]
+    if gain_db is not None:
+        finish = [f"volume={gain_db:.2f}dB", TRUE_PEAK_LIMITER, *finish]
+    chains += _audio_chains(voice_idx, music_idx, opts, total, finish)
     return [
         *args,
         "-filter_complex",
@@ -226,13 +346,8 @@ def build_command(
         "-map",
         "[aout]",
         "-c:v",
-        "libx264",
-        "-preset",
-        opts.preset,
-        "-crf",
-        str(opts.crf),
-        "-pix_fmt",
-        "yuv420p",
+        encoder.value,
+        *quality_args(encoder, opts.preset, opts.crf),
         "-r",
         str(opts.fps),
         "-c:a",
@@ -242,7 +357,7 @@ def build_command(
         "-ar",
         str(AUDIO_RATE),
         "-t",
-        f"{duration_s:.3f}",
+        f"{total:.3f}",
         "-movflags",
         "+faststart",
         "-f",
@@ -260,14 +375,49 @@ def render_video(
     opts: RenderOptions,
     seed: int,
     out: Path,
+    on_progress: Callable[[float], None] | None = None,
 ) -> RenderResult:
-    duration = narration.duration_s
-    cuts = plan_cuts(materials, video_index, duration, opts, seed)
+    total = narration.duration_s + opts.tail_s
+    cuts = plan_cuts(materials, video_index, total, opts, seed)
+    encoder = pick_encoder(opts.encoder)
+    warnings: list[str] = []
+    gain_db = None
+    if opts.loudness is not None:
+        measured = measure_mix_loudness(narration, music, opts)
+        if measured > -70:  # a silent mix has nothing to normalise
+            gain_db = opts.loudness - measured
+
+    def report(seconds: float) -> None:
+        if on_progress is not None:
+            on_progress(min(1.0, seconds / total))
+
     with atomic_path(out) as tmp:
-        run_ffmpeg(build_command(cuts, narration, subtitles, music, opts, tmp, duration))
+        try:
+            run_ffmpeg(
+                build_command(cuts, narration, subtitles, music, opts, tmp, encoder, gain_db),
+                on_progress=report,
+            )
+        except StageError as exc:
+            if encoder == Encoder.libx264:
+                raise
+            # A hardware encoder can be listed yet fail (no device, driver, session limit).
+            msg = f"{encoder.value} failed, rendered with libx264 instead ({exc})"
+            log.warning(msg)
+            warnings.append(msg)
+            encoder = Encoder.libx264
+            run_ffmpeg(
+                build_command(cuts, narration, subtitles, music, opts, tmp, encoder, gain_db),
+                on_progress=report,
+            )
         info = probe(tmp)
     return RenderResult(
-        video=out, duration_s=round(info.duration_s, 3), width=info.width, height=info.height
+        video=out,
+        duration_s=round(info.duration_s, 3),
+        width=info.width,
+        height=info.height,
+        encoder=encoder.value,
+        cuts=len(cuts),
+        warnings=warnings,
     )
 
 
@@ -281,7 +431,17 @@ def render_stage(
     opts: RenderOptions,
     seed: int,
 ) -> RenderResult:
+    from flows.progress import report_fraction
+
     out_dir = stage_dir("render", materials, video_index, narration, subtitles, music, opts, seed)
     return render_video(
-        materials, video_index, narration, subtitles, music, opts, seed, out_dir / "video.mp4"
+        materials,
+        video_index,
+        narration,
+        subtitles,
+        music,
+        opts,
+        seed,
+        out_dir / "video.mp4",
+        on_progress=lambda f: report_fraction("render", f),
     )

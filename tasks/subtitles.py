@@ -232,6 +232,25 @@ def _ass_escape(text: str) -> str:
     return text.replace("\\", "\u29f5").replace("{", "(").replace("}", ")")
 
 
+def _box_style(
+    style: SubtitleStyle, font: FontChoice, px: int, align: int, margin_h: int, margin_v: int
+) -> str:
+    """A style that draws only a box (BorderStyle 3) under the text, on a lower layer.
+
+    libass draws BorderStyle 3's box in the outline colour; the text itself is made fully
+    transparent, so the real text on the layer above keeps its own stroke.
+    """
+    alpha = round(255 * (1 - style.box_opacity))
+    rgb = style.box_color.lstrip("#")[:6]
+    box = f"&H{alpha:02X}{rgb[4:6]}{rgb[2:4]}{rgb[0:2]}".upper()
+    pad = max(2, round(px * 0.25))
+    return (
+        f"Style: Box,{font.family},{px},&HFF000000,&HFF000000,{box},{box},"
+        f"{-1 if font.bold else 0},0,0,0,100,100,0,0,3,{pad},0,{align},{margin_h},{margin_h},"
+        f"{margin_v},1\n"
+    )
+
+
 def render_srt(cues: list[Cue]) -> str:
     blocks = [
         f"{i}\n{_ts_srt(c.start_s)} --> {_ts_srt(c.end_s)}\n{c.text()}\n"
@@ -261,8 +280,13 @@ def render_ass(
         "BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
         f"Style: Default,{font.family},{px},{_ass_colour(primary)},{_ass_colour(style.color)},"
         f"{_ass_colour(style.stroke_color)},&H80000000,{-1 if font.bold else 0},0,0,0,100,100,"
-        f"0,0,1,{outline},0,{align[style.position]},{margin_h},{margin_h},{margin_v},1\n\n"
-        "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, "
+        f"0,0,1,{outline},0,{align[style.position]},{margin_h},{margin_h},{margin_v},1\n"
+        + (
+            _box_style(style, font, px, align[style.position], margin_h, margin_v)
+            if style.box
+            else ""
+        )
+        + "\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, "
         "Text\n"
     )
     pos = ""
@@ -287,9 +311,11 @@ def render_ass(
             text = "\\N".join(rows)
         else:
             text = "\\N".join(_ass_escape(join_words([w.text for w in line])) for line in cue.lines)
-        events.append(
-            f"Dialogue: 0,{_ts_ass(cue.start_s)},{_ts_ass(cue.end_s)},Default,,0,0,0,,{pos}{text}"
-        )
+        span = f"{_ts_ass(cue.start_s)},{_ts_ass(cue.end_s)}"
+        if style.box:
+            plain = "\\N".join(_ass_escape(join_words([w.text for w in ln])) for ln in cue.lines)
+            events.append(f"Dialogue: 0,{span},Box,,0,0,0,,{pos}{plain}")
+        events.append(f"Dialogue: 1,{span},Default,,0,0,0,,{pos}{text}")
     return header + "\n".join(events) + "\n"
 
 
