@@ -31,7 +31,10 @@ format:
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
 bench: $(STAMP) system-deps
+	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python bench/cache_rerun.py
+	$(BIN)/python bench/render.py
+	$(BIN)/python bench/render.py --long 180
 
 clean:
 	rm -rf output .pytest_cache

@@ -4,7 +4,8 @@ A fixed case: four 8 s clips made with ffmpeg's test sources (three 1920×1080, 
 1080×1920), 30 s of narration, six subtitle cues, music at 0.2, rendered to 1080×1920.
 Each contender runs in its own child process; we report its wall time, CPU seconds (user +
 sys of the child and everything it ran) and peak memory (the sum of RSS over its process
-tree, sampled every 20 ms).
+tree, sampled every 20 ms, and that of its ffmpeg processes alone: the Python around them
+is the Prefect worker's, there whatever renders).
 
     .venv/bin/python bench/render.py                  # ours, floor, MoviePy (needs `moviepy`)
     .venv/bin/python bench/render.py --skip-moviepy
@@ -241,6 +242,18 @@ def worker_moviepy(inputs: dict, out: str) -> None:
 WORKERS = {"ours": worker_ours, "floor": worker_floor, "moviepy": worker_moviepy}
 
 
+def _role(p) -> str:  # noqa: ANN001 - a psutil.Process
+    """What a process in the tree is: python, or which ffmpeg run."""
+    cmd = p.cmdline()
+    if "ffmpeg" not in p.name():
+        return "python"
+    if "pipe:0" in cmd:
+        return "ffmpeg encoder"
+    if "pipe:1" in cmd and "rawvideo" in cmd:
+        return "ffmpeg segment"
+    return "ffmpeg"
+
+
 def measure(name: str, inputs: dict, d: Path) -> dict:
     """Run one contender in a child process; wall, CPU of the whole tree, peak tree RSS."""
     import psutil
@@ -253,20 +266,30 @@ def measure(name: str, inputs: dict, d: Path) -> dict:
     )
     proc = psutil.Process(child.pid)
     peak = peak_ffmpeg = 0
+    per_pid: dict[int, tuple[str, int]] = {}
     while child.poll() is None:
         try:
             tree = [proc, *proc.children(recursive=True)]
-            rss = {p.pid: (p.name(), p.memory_info().rss) for p in tree if p.is_running()}
+            rss = {p.pid: (_role(p), p.memory_info().rss) for p in tree if p.is_running()}
         except psutil.Error:
             continue
         peak = max(peak, sum(r for _, r in rss.values()))
-        peak_ffmpeg = max([peak_ffmpeg] + [r for n, r in rss.values() if "ffmpeg" in n])
+        peak_ffmpeg = max(peak_ffmpeg, sum(r for n, r in rss.values() if n != "python"))
+        for pid, (n, r) in rss.items():
+            per_pid[pid] = (n, max(r, per_pid.get(pid, (n, 0))[1]))
         time.sleep(0.02)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if child.returncode != 0:
         sys.exit(f"{name} failed with exit code {child.returncode}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    roles: dict[str, int] = {}
+    for role, r in per_pid.values():
+        roles[role] = max(r, roles.get(role, 0))
+    print(
+        f"{name}: largest of each kind of process (MB): "
+        + ", ".join(f"{n} {r / 2**20:.0f}" for n, r in sorted(roles.items()))
+    )
     return {
         "name": name,
         "wall": wall,
@@ -302,7 +325,7 @@ def main() -> None:
         ["ours"] if opts.long else ["ours", "floor"] + ([] if opts.skip_moviepy else ["moviepy"])
     )
     rows = [measure(n, inputs, d) for n in names]
-    print(f"{'':10}{'wall s':>9}{'CPU s':>9}{'peak RSS MB (tree)':>20}{'(ffmpeg alone)':>16}")
+    print(f"{'':10}{'wall s':>9}{'CPU s':>9}{'peak RSS MB (tree)':>20}{'(ffmpeg procs)':>16}")
     for r in rows:
         print(
             f"{r['name']:10}{r['wall']:9.1f}{r['cpu']:9.1f}{r['rss_mb']:20.0f}"

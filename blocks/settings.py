@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     retry_base_delay_s: float = Field(
         default=2.0, ge=0, description="First retry delay; each retry doubles it, with jitter."
     )
+    render_max_inputs: int = Field(
+        default=8,
+        ge=0,
+        description="Timelines with more cuts are streamed segment by segment into the "
+        "encoder, so memory stays flat however long the video.",
+    )
     ffmpeg_timeout_s: float = Field(
         default=1800, gt=0, description="An ffmpeg run longer than this is killed and fails."
     )

@@ -16,6 +16,9 @@ from tasks.media import ffmpeg_encoders, run_ffmpeg
 
 log = logging.getLogger(__name__)
 
+# Each 1080×1920 frame x264 holds costs ~12 MB with its half-pel planes; a shorter
+# lookahead and no sync buffer hold ~5 fewer frames (about 60 MB) for ~3 % larger files.
+LEAN_X264 = os.environ.get("MPT_LEAN_X264", "sync-lookahead=0:rc-lookahead=5")
 HARDWARE = [Encoder.h264_nvenc, Encoder.h264_qsv, Encoder.h264_vaapi]
 VAAPI_DEVICE = os.environ.get("MPT_VAAPI_DEVICE", "/dev/dri/renderD128")
 
@@ -34,8 +37,11 @@ def upload_filter(encoder: Encoder) -> str:
     return "format=yuv420p"
 
 
-def quality_args(encoder: Encoder, preset: str, crf: int) -> list[str]:
-    """Map x264's preset and CRF onto each encoder's nearest equivalents."""
+def quality_args(encoder: Encoder, preset: str, crf: int, lean: bool = False) -> list[str]:
+    """Map x264's preset and CRF onto each encoder's nearest equivalents.
+
+    `lean` trims x264's frame queues for long renders (see LEAN_X264).
+    """
     if encoder == Encoder.h264_nvenc:
         fast = preset in {"ultrafast", "superfast", "veryfast", "faster"}
         return ["-preset", "p2" if fast else "p5", "-rc", "vbr", "-cq", str(crf), "-b:v", "0"]
@@ -48,7 +54,8 @@ def quality_args(encoder: Encoder, preset: str, crf: int) -> list[str]:
         ]
     if encoder == Encoder.h264_vaapi:
         return ["-qp", str(crf)]
-    return ["-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p"]
+    args = ["-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p"]
+    return [*args, "-x264-params", LEAN_X264] if lean else args
 
 
 @lru_cache

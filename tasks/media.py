@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -45,31 +46,45 @@ def run_ffmpeg(
     args: list[str],
     timeout_s: float | None = None,
     on_progress: Callable[[float], None] | None = None,
+    feeders: Iterable[list[str]] | None = None,
 ) -> None:
     """Run ffmpeg with `args`; raise StageError with ffmpeg's own last words on failure.
 
     With `on_progress`, ffmpeg's `-progress` stream is read as it runs and the callback gets
-    the seconds of output written so far.
+    the seconds of output written so far. With `feeders`, each is the arguments of another
+    ffmpeg run, one after another, whose output is piped into this one's standard input
+    (frames pass from process to process through the kernel, never through Python).
     """
     from blocks.settings import get_settings
 
     limit = timeout_s or get_settings().ffmpeg_timeout_s
     cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
     if on_progress is not None:
-        cmd += ["-progress", "pipe:1", "-nostats"]
+        cmd += ["-progress", "pipe:1", "-nostats", "-stats_period", "0.25"]
     cmd += args
     deadline = time.monotonic() + limit
     with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE if feeders is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        )
         timer = threading.Timer(limit, proc.kill)
         timer.start()
+        # The reader runs in this context's copy so callbacks see the run's context vars
+        # (Prefect's run context, the flow's progress tracker); a new thread would not.
+        context = contextvars.copy_context()
+        reader = threading.Thread(
+            target=context.run, args=(_read_progress, proc, on_progress), daemon=True
+        )
+        reader.start()
+        feeder_error = None
         try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                if on_progress is not None and line.startswith("out_time_us="):
-                    value = line.split("=", 1)[1].strip()
-                    if value.isdigit():
-                        on_progress(int(value) / 1e6)
+            if feeders is not None:
+                feeder_error = _feed(proc, feeders)
+            reader.join()
             proc.wait()
         finally:
             timer.cancel()
@@ -83,6 +98,38 @@ def run_ffmpeg(
             text = errors.read().decode(errors="replace").strip()
             tail = " | ".join(text.splitlines()[-3:]) or f"exit {proc.returncode}"
             raise StageError(f"ffmpeg failed: {tail}")
+        if feeder_error:
+            raise StageError(f"ffmpeg failed: {feeder_error}")
+
+
+def _read_progress(proc: subprocess.Popen, on_progress: Callable[[float], None] | None) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if on_progress is not None and line.startswith("out_time_us="):
+            value = line.split("=", 1)[1].strip()
+            if value.isdigit():
+                on_progress(int(value) / 1e6)
+
+
+def _feed(proc: subprocess.Popen, feeders: Iterable[list[str]]) -> str | None:
+    """Run each feeder with its stdout on `proc`'s stdin; the first failure's words, if any."""
+    assert proc.stdin is not None
+    try:
+        for args in feeders:
+            with tempfile.TemporaryFile() as errors:
+                feeder = subprocess.Popen(
+                    [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", *args],
+                    stdin=subprocess.DEVNULL,
+                    stdout=proc.stdin,
+                    stderr=errors,
+                )
+                if feeder.wait() != 0:
+                    errors.seek(0)
+                    text = errors.read().decode(errors="replace").strip()
+                    return " | ".join(text.splitlines()[-3:]) or f"exit {feeder.returncode}"
+    finally:
+        proc.stdin.close()
+    return None
 
 
 def ffmpeg_log(args: list[str], timeout_s: float = 600) -> str:

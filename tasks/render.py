@@ -81,6 +81,7 @@ class RenderResult(BaseModel):
     height: int
     encoder: str
     cuts: int
+    streamed: bool = False  # the picture was streamed in segments (long timelines)
     warnings: list[str] = []
 
     def files(self) -> list[Path]:
@@ -110,9 +111,17 @@ def pick_music(music: str, seed: int) -> Path | None:
 def plan_cuts(
     materials: Materials, video_index: int, duration_s: float, opts: RenderOptions, seed: int
 ) -> list[Cut]:
-    """Cuts that cover `duration_s`; each but the last also covers its transition's overlap."""
+    """Cuts that cover `duration_s`; each but the last also covers its transition's overlap.
+
+    Lengths are whole frames, so every way of drawing the timeline lands on the same frames.
+    """
+
+    def frames(seconds: float) -> float:
+        return round(seconds * opts.fps) / opts.fps
+
+    duration_s = frames(duration_s)
     fading = opts.transition != Transition.none
-    overlap = opts.transition_duration if fading else 0.0
+    overlap = frames(opts.transition_duration) if fading else 0.0
     rng = random.Random(seed * 1000 + video_index)
     timeline = materials.timelines[video_index]
     cuts: list[Cut] = []
@@ -122,7 +131,7 @@ def plan_cuts(
         clip = materials.clips[timeline[i % len(timeline)]]
         i += 1
         usable = clip.usable_s(opts.clip_duration * opts.clip_speed) / opts.clip_speed
-        length = min(usable, opts.clip_duration, duration_s - covered)
+        length = frames(min(usable, opts.clip_duration, duration_s - covered))
         if length < max(0.2, overlap * 1.5) and cuts:
             # A sliver is not worth a cut: let the previous one run on instead.
             cuts[-1].duration_s += length
@@ -175,31 +184,46 @@ def _fit_chain(clip: Clip, opts: RenderOptions) -> str:
     )
 
 
-def _cut_input(cut: Cut, opts: RenderOptions) -> list[str]:
+def _cut_input(
+    cut: Cut, opts: RenderOptions, skip_s: float = 0.0, length_s: float | None = None
+) -> list[str]:
+    """Input options reading `length_s` of the cut from `skip_s` into it (input seeking)."""
     # One decoder thread per input: only one or two inputs decode at a time, and frame
     # threads on every input would multiply memory by the number of cuts.
     if cut.clip.kind == "image":
         return ["-threads", "1", "-i", str(cut.clip.path)]
-    span = cut.duration_s * opts.clip_speed
+    length = cut.duration_s - skip_s if length_s is None else length_s
+    start = cut.offset_s + skip_s * opts.clip_speed
     return [
         "-threads",
         "1",
         "-ss",
-        f"{cut.offset_s:.3f}",
+        f"{start:.3f}",
         "-t",
-        f"{span:.3f}",
+        f"{length * opts.clip_speed:.3f}",
         "-i",
         str(cut.clip.path),
     ]
 
 
-def _cut_chain(k: int, cut: Cut, opts: RenderOptions) -> str:
+def _cut_chain(
+    src: str,
+    out: str,
+    cut: Cut,
+    opts: RenderOptions,
+    skip_s: float = 0.0,
+    length_s: float | None = None,
+) -> str:
+    """The chain that turns input `src` into `length_s` of frame-sized video at `out`."""
     w, h = opts.size
-    d = cut.duration_s
+    d = cut.duration_s - skip_s if length_s is None else length_s
     if cut.clip.kind == "image":
         frames = max(1, round(d * opts.fps))
-        # Ken Burns: zoompan turns the single decoded picture into `frames` frames.
-        zoom = f"1+{KEN_BURNS_ZOOM}*on/{frames}"
+        total = max(1, round(cut.duration_s * opts.fps))
+        first = round(skip_s * opts.fps)
+        # Ken Burns: zoompan turns the single decoded picture into `frames` frames, zooming
+        # by the frame's place in the whole cut (a cut can be drawn in two parts).
+        zoom = f"1+{KEN_BURNS_ZOOM}*(on+{first})/{total}"
         body = (
             f"scale={w * 5 // 4}:{h * 5 // 4}:force_original_aspect_ratio=increase,"
             f"crop={w * 5 // 4}:{h * 5 // 4},"
@@ -212,9 +236,9 @@ def _cut_chain(k: int, cut: Cut, opts: RenderOptions) -> str:
     # tpad guards against a clip that ends early; trim makes every cut exactly `d` long;
     # one timebase for all cuts, which xfade requires.
     return (
-        f"[{k}:v]{body},setsar=1,format=yuv420p,"
-        f"tpad=stop_mode=clone:stop_duration={d:.3f},trim=duration={d:.3f},"
-        f"setpts=PTS-STARTPTS,settb=1/{opts.fps * 1000}[c{k}]"
+        f"[{src}]{body},setsar=1,format=yuv420p,"
+        f"tpad=stop_mode=clone:stop_duration={d:.3f},trim=end_frame={round(d * opts.fps)},"
+        f"setpts=PTS-STARTPTS,settb=1/{opts.fps * 1000}[{out}]"
     )
 
 
@@ -303,6 +327,59 @@ def measure_mix_loudness(narration: Narration, music: Path | None, opts: RenderO
     return float(found[-1]) if found else float("-inf")
 
 
+def segment_commands(cuts: list[Cut], opts: RenderOptions) -> list[list[str]]:
+    """ffmpeg arguments for each stretch of the picture, written as raw frames to stdout.
+
+    Used for long timelines: one ffmpeg graph opens every cut at once and keeps each
+    decoder's buffers to the end (about 12 MB per 1080p cut), so a 3-minute video of 4 s cuts
+    would need over 1 GB. Here each stretch is one cut (plus the head of the next one while
+    a transition blends them), so at most two decoders are alive, whatever the length.
+    """
+    fps = opts.fps
+    commands: list[list[str]] = []
+    start = 0.0  # where cut k begins on the timeline
+    skip = 0.0  # the part of cut k already drawn inside the previous transition
+    for k, cut in enumerate(cuts):
+        fading = cut.transition != Transition.none and k + 1 < len(cuts)
+        overlap = opts.transition_duration if fading else 0.0
+        length = cut.duration_s - skip
+        frames = round((start + cut.duration_s) * fps) - round((start + skip) * fps)
+        args = _cut_input(cut, opts, skip, length)
+        chains = [_cut_chain("0:v", "a", cut, opts, skip, length)]
+        label = "a"
+        if fading:
+            args += _cut_input(cuts[k + 1], opts, 0.0, overlap)
+            chains.append(_cut_chain("1:v", "b", cuts[k + 1], opts, 0.0, overlap))
+            chains.append(
+                f"[a][b]xfade=transition={cut.transition.value}:duration={overlap}"
+                f":offset={length - overlap:.3f}[x]"
+            )
+            label = "x"
+        # A rounding frame short would shift every later cut: pad, then count exactly.
+        chains.append(f"[{label}]tpad=stop_mode=clone:stop=2[seg]")
+        commands.append(
+            [
+                *args,
+                "-filter_threads",
+                "1",
+                "-filter_complex",
+                ";".join(chains),
+                "-map",
+                "[seg]",
+                "-frames:v",
+                str(frames),
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "yuv420p",
+                "pipe:1",
+            ]
+        )
+        start += cut.duration_s - overlap
+        skip = overlap
+    return commands
+
+
 def build_command(
     cuts: list[Cut],
     narration: Narration,
@@ -312,58 +389,71 @@ def build_command(
     out: Path,
     encoder: Encoder = Encoder.libx264,
     gain_db: float | None = None,
-) -> list[str]:
-    """ffmpeg arguments (after the binary) for the whole video."""
+    streamed: bool = False,
+) -> tuple[list[str], list[list[str]] | None]:
+    """ffmpeg arguments for the whole video, and the feeders of its picture if `streamed`.
+
+    Not streamed, the one graph cuts, joins, burns subtitles, mixes and encodes. Streamed,
+    the picture arrives as raw frames on stdin from `segment_commands`, and this graph burns
+    subtitles, mixes and encodes: still one encode, and no frame passes through Python.
+    """
     total = narration.duration_s + opts.tail_s
     args: list[str] = [*device_args(encoder)]
     chains: list[str] = []
-    for k, cut in enumerate(cuts):
-        args += _cut_input(cut, opts)
-        chains.append(_cut_chain(k, cut, opts))
-    chains += _join_chains(cuts, opts.transition_duration)
-    video = "[vcat]"
+    feeders = None
+    if streamed:
+        w, h = opts.size
+        args += [
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            "-s",
+            f"{w}x{h}",
+            "-framerate",
+            str(opts.fps),
+            "-thread_queue_size",
+            "2",
+            "-i",
+            "pipe:0",
+            "-filter_threads",  # one thread: each filter thread holds frames of its own
+            "1",
+        ]
+        picture, video_inputs = "0:v", 1
+        feeders = segment_commands(cuts, opts)
+    else:
+        for k, cut in enumerate(cuts):
+            args += _cut_input(cut, opts)
+            chains.append(_cut_chain(f"{k}:v", f"c{k}", cut, opts))
+        chains += _join_chains(cuts, opts.transition_duration)
+        picture, video_inputs = "vcat", len(cuts)
     if subtitles is not None:
         chains.append(
-            f"[vcat]ass=filename={_escape_path(subtitles.ass)}"
+            f"[{picture}]ass=filename={_escape_path(subtitles.ass)}"
             f":fontsdir={_escape_path(subtitles.font.file.parent)}[vsub]"
         )
-        video = "[vsub]"
-    chains.append(f"{video}{upload_filter(encoder)}[vout]")
+        picture = "vsub"
+    chains.append(f"[{picture}]{upload_filter(encoder)}[vout]")
 
-    voice_idx = len(cuts)
     args += _audio_inputs(narration, music)
-    music_idx = voice_idx + 1 if music is not None else None
+    music_idx = video_inputs + 1 if music is not None else None
     finish = [f"aresample={AUDIO_RATE}"]
     if gain_db is not None:
         finish = [f"volume={gain_db:.2f}dB", TRUE_PEAK_LIMITER, *finish]
-    chains += _audio_chains(voice_idx, music_idx, opts, total, finish)
-    return [
+    chains += _audio_chains(video_inputs, music_idx, opts, total, finish)
+    # fmt: off
+    command = [
         *args,
-        "-filter_complex",
-        ";".join(chains),
-        "-map",
-        "[vout]",
-        "-map",
-        "[aout]",
-        "-c:v",
-        encoder.value,
-        *quality_args(encoder, opts.preset, opts.crf),
-        "-r",
-        str(opts.fps),
-        "-c:a",
-        "aac",
-        "-b:a",
-        "192k",
-        "-ar",
-        str(AUDIO_RATE),
-        "-t",
-        f"{total:.3f}",
-        "-movflags",
-        "+faststart",
-        "-f",
-        "mp4",
-        str(out),
+        "-filter_complex", ";".join(chains),
+        "-map", "[vout]", "-map", "[aout]",
+        "-c:v", encoder.value, *quality_args(encoder, opts.preset, opts.crf, lean=streamed),
+        "-r", str(opts.fps),
+        "-c:a", "aac", "-b:a", "192k", "-ar", str(AUDIO_RATE),
+        "-t", f"{total:.3f}", "-movflags", "+faststart",
+        "-f", "mp4", str(out),
     ]
+    # fmt: on
+    return command, feeders
 
 
 def render_video(
@@ -378,6 +468,9 @@ def render_video(
     on_progress: Callable[[float], None] | None = None,
 ) -> RenderResult:
     total = narration.duration_s + opts.tail_s
+    # Transitions last whole frames, like the cuts they join.
+    overlap = round(opts.transition_duration * opts.fps) / opts.fps
+    opts = opts.model_copy(update={"transition_duration": overlap})
     cuts = plan_cuts(materials, video_index, total, opts, seed)
     encoder = pick_encoder(opts.encoder)
     warnings: list[str] = []
@@ -391,12 +484,17 @@ def render_video(
         if on_progress is not None:
             on_progress(min(1.0, seconds / total))
 
+    streamed = len(cuts) > get_settings().render_max_inputs
+
+    def encode(encoder: Encoder, tmp: Path) -> None:
+        command, feeders = build_command(
+            cuts, narration, subtitles, music, opts, tmp, encoder, gain_db, streamed
+        )
+        run_ffmpeg(command, on_progress=report, feeders=feeders)
+
     with atomic_path(out) as tmp:
         try:
-            run_ffmpeg(
-                build_command(cuts, narration, subtitles, music, opts, tmp, encoder, gain_db),
-                on_progress=report,
-            )
+            encode(encoder, tmp)
         except StageError as exc:
             if encoder == Encoder.libx264:
                 raise
@@ -405,10 +503,7 @@ def render_video(
             log.warning(msg)
             warnings.append(msg)
             encoder = Encoder.libx264
-            run_ffmpeg(
-                build_command(cuts, narration, subtitles, music, opts, tmp, encoder, gain_db),
-                on_progress=report,
-            )
+            encode(encoder, tmp)
         info = probe(tmp)
     return RenderResult(
         video=out,
@@ -417,6 +512,7 @@ def render_video(
         height=info.height,
         encoder=encoder.value,
         cuts=len(cuts),
+        streamed=streamed,
         warnings=warnings,
     )
 

@@ -201,3 +201,42 @@ def test_run_leaves_artifacts(first_run):
     assert by_key["video-progress"].data == 100.0
     assert "## Script" in by_key["video-summary"].data
     assert "procedural" in json.dumps(by_key["video-materials"].data)
+
+
+def test_spec_options_reach_the_render_and_progress_is_reported(tmp_path):
+    import re
+    import subprocess
+
+    from flows.progress import listening
+    from tasks.media import ffmpeg_exe
+
+    events = []
+    spec = _spec(seed=21, music="random", transition="random", loudness=-18.0, tail_s=1.0, fps=25)
+    with listening(lambda stage, state, x: events.append((stage, state, x))):
+        result = video_flow(spec, out_dir=str(tmp_path / "o"))
+    assert result.encoder == "libx264"
+    fractions = [x for stage, state, x in events if stage == "render" and state == "Progress"]
+    assert fractions and fractions == sorted(fractions) and 0 < fractions[0] < 1
+    assert [e[0] for e in events if e[1] not in ("Running", "Progress")] == STAGES
+    video = Path(result.video)
+    assert abs(media(video)["duration"] - (result.narration_s + 1.0)) < 0.2
+    from tasks.media import probe
+
+    assert probe(video).fps == pytest.approx(25, abs=0.01)
+    log = subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-nostats",
+            "-hide_banner",
+            "-i",
+            str(video),
+            "-af",
+            "ebur128",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+    ).stderr
+    assert abs(float(re.findall(r"I:\s+(-?[\d.]+) LUFS", log)[-1]) + 18.0) <= 1.0

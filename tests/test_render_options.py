@@ -400,3 +400,73 @@ def test_variants_differ_reproducibly(d):
     b = pick_materials(["x"], 8, SIZE, d / "var", 2.0, Concat.random, 3, seed=5)
     assert a.timelines == b.timelines
     assert len({tuple(t) for t in a.timelines}) == 3
+
+
+@pytest.fixture
+def streamed(monkeypatch):
+    """Force the segment-streamed picture path, as long timelines use."""
+    from blocks.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "render_max_inputs", 0)
+
+
+@pytest.mark.parametrize("transition", [Transition.none, Transition.fade])
+def test_streamed_segments_match_the_one_graph_render(d, narration, transition, monkeypatch):
+    from blocks.settings import get_settings
+
+    src = d / "moving.mp4"
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=640x360:r=30:d=6",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        str(src),
+    )
+    clips = [clip_of(src), colour_clip(d / "red.mp4", "red"), clip_of(make_image(d / "i.png"))]
+    kw = {"clip_duration": 1.5, "transition": transition, "transition_duration": 0.5}
+    one = render(d, f"one_{transition}", narration, clips, **kw)
+    monkeypatch.setattr(get_settings(), "render_max_inputs", 0)
+    seg = render(d, f"seg_{transition}", narration, clips, **kw)
+    assert (one.streamed, seg.streamed) == (False, True)
+    assert seg.cuts == one.cuts >= 3
+    assert abs(seg.duration_s - one.duration_s) < 0.05
+    for t in np.arange(0.2, narration.duration_s - 0.2, 0.35):
+        a, b = frame_at(one.video, t).astype(int), frame_at(seg.video, t).astype(int)
+        assert np.abs(a - b).mean() < 1.5, t
+
+
+def test_streamed_render_keeps_subtitles_and_audio(d, narration, streamed):
+    style = SubtitleStyle(size=90)
+    subs = make_subtitles(narration, style, resolve_font(style.font, "x"), SIZE, d / "ss")
+    black = [colour_clip(d / "black3.mp4", "black", seconds=1.0)]
+    out = render(d, "streamed_subs", narration, black, subtitles=subs, clip_duration=1.0)
+    assert out.streamed
+    info = media(out.video)
+    assert (info["video_codec"], info["audio_codec"]) == ("h264", "aac")
+    cue = subs.cues[0]
+    f = frame_at(out.video, (cue.start_s + cue.end_s) / 2).mean(axis=2)
+    assert (f[int(SIZE[1] * 0.6) :] > 128).sum() > 200
+
+
+def test_cjk_script_renders_in_a_cjk_font_inside_the_frame(d):
+    text = "咖啡是世界上最受欢迎的饮料之一，它生长在赤道附近的热带地区。烘焙让咖啡豆散发出香气。"
+    script = make_script("", text)
+    narration = synthesize(script, "piper:en_US-joe-medium", 1.5, 0.2, d / "cjk")
+    style = SubtitleStyle(size=110)
+    font = resolve_font(style.font, script.text)
+    assert "CJK" in font.family
+    subs = make_subtitles(narration, style, font, SIZE, d / "cjk")
+    assert f"Style: Default,{font.family}," in subs.ass.read_text()
+    black = [colour_clip(d / "black4.mp4", "black", seconds=2.0)]
+    out = render(d, "cjk", narration, black, subtitles=subs, clip_duration=2.0)
+    for cue in subs.cues:
+        f = frame_at(out.video, (cue.start_s + cue.end_s) / 2).mean(axis=2)
+        cols = np.flatnonzero((f > 128).any(axis=0))
+        assert cols.size > 20  # glyphs drawn, not empty boxes
+        assert cols.min() > 2 and cols.max() < SIZE[0] - 3  # no line leaves the frame
