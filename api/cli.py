@@ -5,7 +5,9 @@ Exit codes: 0 success; 1 a stage failed; 2 bad input (one line on stderr, before
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -92,6 +94,15 @@ class _TemporaryPrefectAPI:
         raise RuntimeError("the temporary Prefect server did not start in time")
 
     def stop(self) -> None:
+        if self.proc is not None and "prefect" in sys.modules:
+            # Send the run's last logs and events while the server is still there; after it
+            # stops, Prefect's workers would retry for a minute and print connection errors.
+            from prefect.events.worker import EventsWorker
+            from prefect.logging.handlers import APILogWorker
+
+            for worker in (APILogWorker, EventsWorker):
+                with contextlib.suppress(Exception):  # best effort on the way out
+                    worker.drain_all(timeout=10)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -169,6 +180,10 @@ def make(
     """Render a video from TOPIC or from --script / --script-file."""
     # Started first: validation below already imports Prefect, which must see its URL.
     server = _TemporaryPrefectAPI()
+    # Our stages' warnings (provider retries, skipped files) end up in the manifest and the
+    # closing lines; on the console they would break the one-line error promise.
+    for name in ("blocks", "tasks", "flows"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     try:
         spec = _validated_spec(
             topic=topic,
@@ -315,6 +330,50 @@ def voices() -> None:
 
     for voice in available_voices():
         typer.echo(f"{voice.id}\t{voice.language}")
+
+
+providers_app = typer.Typer(no_args_is_help=True, help="Configured network providers.")
+app.add_typer(providers_app, name="providers")
+
+
+@providers_app.command("check")
+def providers_check() -> None:
+    """Call each configured provider once and show which answered."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from blocks.llm import SYSTEM, block_from_settings, classify
+    from blocks.settings import get_settings
+    from tasks.errors import BadInput
+
+    names = get_settings().llm.providers
+    if not names:
+        raise _fail("no providers configured (set MPT_LLM__PROVIDERS, e.g. openai,ollama)")
+    table = Table("provider", "kind", "answered", "seconds", "detail")
+    answered = 0
+    for name in names:
+        start = time.perf_counter()
+        block = None
+        try:
+            block = block_from_settings(name)
+            reply = block.complete(SYSTEM, 'Reply with {"ok": true}')
+            ok, detail = True, f"{len(reply)} characters"
+        except BadInput as exc:
+            ok, detail = False, str(exc)
+        except Exception as exc:  # noqa: BLE001 - reported in the table, not raised
+            err = classify(exc)
+            secret = getattr(block, "api_key", None)
+            detail = str(err)
+            if secret is not None and secret.get_secret_value():
+                detail = detail.replace(secret.get_secret_value(), "***")
+            ok = False
+        answered += ok
+        table.add_row(
+            name, "llm", "yes" if ok else "no", f"{time.perf_counter() - start:.2f}", detail
+        )
+    Console().print(table)
+    if not answered:
+        raise typer.Exit(1)
 
 
 def main() -> None:

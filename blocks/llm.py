@@ -1,12 +1,33 @@
-"""The LLM provider interface the script and terms stages call.
+"""LLM providers as Prefect blocks, and the failover chain the script and terms stages call.
 
-Concrete providers (OpenAI, Gemini, Ollama, ...) plug in here as blocks; the flow only ever
-asks `configured_llm()` and talks to the `LLM` protocol, so adding one touches no flow code.
+Each provider is a Block a user can save in the Prefect UI (or that is built from `MPT_*`
+settings) and talks through its official SDK: `openai` for OpenAI, DeepSeek, Moonshot, Qwen
+(DashScope's compatible mode) and any OpenAI-compatible endpoint; `openai.AzureOpenAI` for
+Azure; `google-genai` for Gemini; `ollama` for Ollama. SDK-level retries are off: the chain
+decides, so a transient fault is retried with backoff (honouring Retry-After) and a rejected
+key moves on to the next provider at once.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+import json
+import logging
+import random
+import re
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from prefect.blocks.core import Block
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+
+from tasks.errors import BadInput, StageError
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["auth", "transient", "bad_output", "fatal"]
+MAX_RETRY_AFTER_S = 30.0
 
 
 @runtime_checkable
@@ -22,9 +43,379 @@ class LLM(Protocol):
         ...
 
 
-def configured_llm() -> LLM | None:
-    """The LLM chain built from settings, or None when no provider is configured.
+class ProviderError(Exception):
+    """One provider call failed; `kind` decides whether to retry, skip, or give up."""
 
-    No network provider ships yet, so this is None until one is configured.
-    """
-    return None
+    def __init__(self, kind: Kind, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.retry_after = retry_after
+
+
+def _retry_after(response: Any) -> float | None:
+    headers = getattr(response, "headers", None) or {}
+    value = headers.get("retry-after") if hasattr(headers, "get") else None
+    try:
+        return min(float(value), MAX_RETRY_AFTER_S) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _by_status(status: int, message: str, response: Any = None) -> ProviderError:
+    if status in (401, 403):
+        return ProviderError("auth", f"{status} key rejected: {message}")
+    if status == 429:
+        return ProviderError("transient", f"429 rate limited: {message}", _retry_after(response))
+    if status >= 500 or status == 408:
+        return ProviderError("transient", f"{status} server error: {message}")
+    return ProviderError("fatal", f"{status}: {message}")
+
+
+def classify(exc: BaseException) -> ProviderError:
+    """Map any SDK's exception onto the four kinds the chain acts on."""
+    import google.genai.errors as genai_errors
+    import ollama
+    import openai
+
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderError("transient", "timed out")
+    if isinstance(exc, openai.APIConnectionError):
+        return ProviderError("transient", "connection failed")
+    if isinstance(exc, openai.APIStatusError):
+        return _by_status(exc.status_code, _short(exc.message), exc.response)
+    if isinstance(exc, genai_errors.APIError):
+        return _by_status(exc.code, _short(exc.message or str(exc)), exc.response)
+    if isinstance(exc, ollama.ResponseError):
+        return _by_status(exc.status_code, _short(exc.error))
+    name = type(exc).__name__
+    if isinstance(exc, TimeoutError) or "Timeout" in name:
+        return ProviderError("transient", "timed out")
+    if isinstance(exc, ConnectionError) or name in {
+        "ConnectError",
+        "RemoteProtocolError",
+        "ReadError",
+        "NetworkError",
+    }:
+        return ProviderError("transient", "connection failed")
+    return ProviderError("fatal", f"{name}: {_short(str(exc))}")
+
+
+def _short(text: str) -> str:
+    return " ".join(str(text).split())[:200]
+
+
+class OpenAICompatibleLLM(Block):
+    """OpenAI, or any server speaking its chat completions API (DeepSeek, Moonshot, Qwen...)."""
+
+    _block_type_name = "MPT OpenAI-compatible LLM"
+    provider: str = Field("openai", description="A name for reports: openai, deepseek, ...")
+    api_key: SecretStr | None = None
+    base_url: str = "https://api.openai.com/v1"
+    model: str = "gpt-4o-mini"
+    timeout_s: float = 60.0
+
+    def complete(self, system: str, user: str) -> str:
+        import openai
+
+        client = openai.OpenAI(
+            api_key=self.api_key.get_secret_value() if self.api_key else "unused",
+            base_url=self.base_url,
+            timeout=self.timeout_s,
+            max_retries=0,
+        )
+        reply = client.chat.completions.create(
+            model=self.model,
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+            temperature=0.7,
+        )
+        return reply.choices[0].message.content or ""
+
+
+class AzureOpenAILLM(Block):
+    _block_type_name = "MPT Azure OpenAI LLM"
+    provider: str = "azure"
+    api_key: SecretStr | None = None
+    endpoint: str = Field(..., description="https://<resource>.openai.azure.com")
+    deployment: str
+    api_version: str = "2024-10-21"
+    timeout_s: float = 60.0
+
+    def complete(self, system: str, user: str) -> str:
+        import openai
+
+        client = openai.AzureOpenAI(
+            api_key=self.api_key.get_secret_value() if self.api_key else "unused",
+            azure_endpoint=self.endpoint,
+            azure_deployment=self.deployment,
+            api_version=self.api_version,
+            timeout=self.timeout_s,
+            max_retries=0,
+        )
+        reply = client.chat.completions.create(
+            model=self.deployment,
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+        )
+        return reply.choices[0].message.content or ""
+
+
+class GeminiLLM(Block):
+    _block_type_name = "MPT Gemini LLM"
+    provider: str = "gemini"
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    model: str = "gemini-2.0-flash"
+    timeout_s: float = 60.0
+
+    def complete(self, system: str, user: str) -> str:
+        from google import genai
+        from google.genai import types
+
+        client = genai.Client(
+            api_key=self.api_key.get_secret_value() if self.api_key else "unused",
+            http_options=types.HttpOptions(
+                base_url=self.base_url, api_version="v1beta", timeout=int(self.timeout_s * 1000)
+            ),
+        )
+        reply = client.models.generate_content(
+            model=self.model,
+            contents=user,
+            config=types.GenerateContentConfig(system_instruction=system),
+        )
+        return reply.text or ""
+
+
+class OllamaLLM(Block):
+    _block_type_name = "MPT Ollama LLM"
+    provider: str = "ollama"
+    base_url: str = "http://127.0.0.1:11434"
+    model: str = "llama3.2"
+    timeout_s: float = 120.0
+
+    def complete(self, system: str, user: str) -> str:
+        import ollama
+
+        client = ollama.Client(host=self.base_url, timeout=self.timeout_s)
+        reply = client.chat(
+            model=self.model,
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+        )
+        return reply.message.content or ""
+
+
+ProviderBlock = OpenAICompatibleLLM | AzureOpenAILLM | GeminiLLM | OllamaLLM
+OPENAI_COMPATIBLE = ("openai", "deepseek", "moonshot", "qwen", "compatible")
+LLM_PROVIDERS = (*OPENAI_COMPATIBLE, "azure", "gemini", "ollama")
+
+
+def block_from_settings(name: str) -> ProviderBlock:
+    """The provider block for `name`, configured from MPT_<NAME>__* settings."""
+    from blocks.settings import get_settings
+
+    s = get_settings()
+    if name in OPENAI_COMPATIBLE:
+        cfg = getattr(s, name)
+        if not cfg.base_url or not cfg.model:
+            raise BadInput(f"set MPT_{name.upper()}__BASE_URL and MPT_{name.upper()}__MODEL")
+        return OpenAICompatibleLLM(
+            provider=name,
+            api_key=cfg.api_key,
+            base_url=cfg.base_url,
+            model=cfg.model,
+            timeout_s=cfg.timeout_s,
+        )
+    if name == "azure":
+        cfg = s.azure
+        if not cfg.base_url or not cfg.deployment:
+            raise BadInput(
+                "set MPT_AZURE__BASE_URL (the resource endpoint) and MPT_AZURE__DEPLOYMENT"
+            )
+        return AzureOpenAILLM(
+            api_key=cfg.api_key,
+            endpoint=cfg.base_url,
+            deployment=cfg.deployment,
+            api_version=cfg.api_version,
+            timeout_s=cfg.timeout_s,
+        )
+    if name == "gemini":
+        cfg = s.gemini
+        return GeminiLLM(
+            api_key=cfg.api_key,
+            base_url=cfg.base_url,
+            model=cfg.model or "gemini-2.0-flash",
+            timeout_s=cfg.timeout_s,
+        )
+    if name == "ollama":
+        cfg = s.ollama
+        return OllamaLLM(
+            base_url=cfg.base_url or "http://127.0.0.1:11434",
+            model=cfg.model or "llama3.2",
+            timeout_s=cfg.timeout_s,
+        )
+    raise BadInput(f"unknown LLM provider '{name}'; known: {', '.join(LLM_PROVIDERS)}")
+
+
+# --- prompts and defensive parsing -------------------------------------------------------
+
+SYSTEM = (
+    "You write narration for short vertical videos. You answer with one JSON object "
+    "and nothing else: no code fences, no commentary."
+)
+
+
+class ScriptReply(BaseModel):
+    title: str = ""
+    paragraphs: list[str] = Field(min_length=1)
+
+
+class TermsReply(BaseModel):
+    terms: list[str] = Field(min_length=1)
+
+
+def script_prompt(topic: str, language: str, paragraphs: int) -> str:
+    return (
+        f'Write the narration for a short video about "{topic}", in the language with code '
+        f'"{language}". Exactly {paragraphs} short paragraphs of plain spoken prose: no '
+        "headings, lists, markdown, emojis, URLs or stage directions. Reply with JSON: "
+        '{"title": "...", "paragraphs": ["...", "..."]}'
+    )
+
+
+def terms_prompt(script: str, count: int) -> str:
+    return (
+        f"Give {count} short English search queries (one to three words each) for stock video "
+        "footage that would illustrate this narration. Reply with JSON: "
+        f'{{"terms": ["...", "..."]}}\n\nNarration:\n{script[:4000]}'
+    )
+
+
+def extract_json(text: str) -> Any:
+    """The first JSON object in a reply, tolerating code fences and stray prose around it."""
+    text = re.sub(r"```(?:json)?", "", text)
+    start = text.find("{")
+    if start < 0:
+        raise ProviderError("bad_output", "reply holds no JSON object")
+    depth, in_str, escape = 0, False, False
+    for i, ch in enumerate(text[start:], start):
+        if in_str:
+            escape = ch == "\\" and not escape
+            if ch == '"' and not escape:
+                in_str = False
+            continue
+        if ch == '"':
+            in_str = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                try:
+                    return json.loads(text[start : i + 1])
+                except ValueError as exc:
+                    raise ProviderError("bad_output", f"reply is not valid JSON: {exc}") from None
+    raise ProviderError("bad_output", "reply's JSON object is cut off")
+
+
+_MARKUP = [
+    (re.compile(r"https?://\S+"), ""),  # URLs are not read aloud
+    (re.compile(r"\[[^\]]*\]|\([^)]*(music|pause|sfx|sound)[^)]*\)", re.I), ""),  # directions
+    (re.compile(r"^\s*(#+|[-*•]|\d+[.)])\s+", re.M), ""),  # headings, bullets, numbering
+    (re.compile(r"[*_`~#|<>]+"), ""),  # emphasis, code, tables, tags
+]
+
+
+def clean_narration(text: str) -> str:
+    """Plain speakable text: markup, links, stage directions and emojis removed."""
+    for pattern, repl in _MARKUP:
+        text = pattern.sub(repl, text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("So", "Cs", "Co"))
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+# --- the failover chain --------------------------------------------------------------------
+
+
+@dataclass
+class LLMChain:
+    """Providers tried in order; implements the `LLM` protocol the stages use."""
+
+    blocks: list[ProviderBlock]
+    attempts: int = 3
+    base_delay_s: float = 2.0
+    name: str = ""  # the provider that answered last
+    errors: list[str] = field(default_factory=list)
+
+    def _ask(self, prompt: str, parse: type[BaseModel]) -> BaseModel:
+        self.errors = []
+        auth_only = True
+        for block in self.blocks:
+            secret = getattr(block, "api_key", None)
+            for attempt in range(1, self.attempts + 1):
+                try:
+                    reply = parse.model_validate(extract_json(block.complete(SYSTEM, prompt)))
+                    self.name = block.provider
+                    return reply
+                except Exception as exc:  # noqa: BLE001 - classified just below
+                    err = (
+                        ProviderError("bad_output", _short(str(exc)))
+                        if isinstance(exc, ValidationError)
+                        else classify(exc)
+                    )
+                message = _redact(str(err), secret)
+                log.warning("LLM %s attempt %d: %s", block.provider, attempt, message)
+                if err.kind in ("auth", "fatal") or attempt == self.attempts:
+                    break
+                delay = (
+                    err.retry_after
+                    if err.retry_after is not None
+                    else (self.base_delay_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
+                )
+                time.sleep(delay)
+            auth_only = auth_only and err.kind == "auth"
+            self.errors.append(f"{block.provider}: {message}")
+        summary = "; ".join(self.errors)
+        if auth_only:
+            raise BadInput(f"every LLM provider rejected its key: {summary}")
+        raise StageError(f"no LLM provider answered: {summary}")
+
+    def write_script(self, topic: str, language: str, paragraphs: int) -> str:
+        reply = self._ask(script_prompt(topic, language, paragraphs), ScriptReply)
+        text = "\n".join(clean_narration(p) for p in reply.paragraphs)
+        if not any(ch.isalnum() for ch in text):
+            raise StageError(f"{self.name} wrote no speakable text")
+        return text
+
+    def search_terms(self, script: str, count: int) -> list[str]:
+        reply = self._ask(terms_prompt(script, count), TermsReply)
+        return [clean_narration(t) for t in reply.terms if clean_narration(t)][:count]
+
+
+def _redact(message: str, secret: SecretStr | None) -> str:
+    if secret is not None and secret.get_secret_value():
+        message = message.replace(secret.get_secret_value(), "***")
+    return message
+
+
+def configured_llm() -> LLMChain | None:
+    """The chain in MPT_LLM__PROVIDERS order, or None when no provider is configured."""
+    from blocks.settings import get_settings
+
+    s = get_settings()
+    if not s.llm.providers:
+        return None
+    return LLMChain(
+        blocks=[block_from_settings(n) for n in s.llm.providers],
+        attempts=s.llm_attempts,
+        base_delay_s=s.retry_base_delay_s,
+    )
+
+
+def llm_fingerprint() -> list[str]:
+    """What the configured chain is, without secrets: part of the script stage's cache key."""
+    chain = configured_llm()
+    if chain is None:
+        return []
+    return [
+        f"{b.provider}:{getattr(b, 'model', getattr(b, 'deployment', ''))}" for b in chain.blocks
+    ]

@@ -9,9 +9,16 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, create_model, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = REPO_ROOT / "resources"
@@ -22,8 +29,88 @@ def _default_work_dir() -> Path:
     return Path(cache) / "mpt"
 
 
+def _names(value: object) -> object:
+    """`openai, ollama` (as env vars give it) or a list (as TOML gives it) → a list."""
+    if isinstance(value, str):
+        return [v.strip().lower() for v in value.split(",") if v.strip()]
+    return value
+
+
+class Chain(BaseModel):
+    """A failover order of provider names."""
+
+    providers: Annotated[list[str], NoDecode] = []
+    _split = field_validator("providers", mode="before")(_names)
+
+
+class Provider(BaseModel):
+    """One network provider's connection settings. Every base URL is configurable, so a
+    proxy, a gateway or a self-hosted server can stand in for the public endpoint."""
+
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    model: str | None = None
+    timeout_s: float = Field(60.0, gt=0)
+
+
+class AzureProvider(Provider):
+    deployment: str | None = None
+    api_version: str = "2024-10-21"
+
+
+def _provider(name: str, base_url: str | None, model: str | None) -> type[Provider]:
+    """A Provider whose defaults are this provider's public endpoint and a default model.
+
+    Defaults live on the class, not the field, so setting only MPT_X__API_KEY keeps them.
+    """
+    fields = {"base_url": (str | None, base_url), "model": (str | None, model)}
+    return create_model(name, __base__=Provider, **fields)
+
+
+OpenAIProvider = _provider("OpenAIProvider", "https://api.openai.com/v1", "gpt-4o-mini")
+GeminiProvider = _provider("GeminiProvider", None, "gemini-2.0-flash")
+OllamaProvider = _provider("OllamaProvider", "http://127.0.0.1:11434", "llama3.2")
+DeepSeekProvider = _provider("DeepSeekProvider", "https://api.deepseek.com", "deepseek-chat")
+MoonshotProvider = _provider("MoonshotProvider", "https://api.moonshot.cn/v1", "moonshot-v1-8k")
+QwenProvider = _provider(
+    "QwenProvider", "https://dashscope.aliyuncs.com/compatible-mode/v1", "qwen-plus"
+)
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MPT_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="MPT_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        toml_file=os.environ.get("MPT_CONFIG_FILE", "mpt.toml"),
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the optional TOML file (MPT_CONFIG_FILE, or ./mpt.toml).
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    llm: Chain = Field(default_factory=Chain, description="MPT_LLM__PROVIDERS=openai,ollama")
+    openai: OpenAIProvider = Field(default_factory=OpenAIProvider)
+    azure: AzureProvider = Field(default_factory=AzureProvider)
+    gemini: GeminiProvider = Field(default_factory=GeminiProvider)
+    ollama: OllamaProvider = Field(default_factory=OllamaProvider)
+    deepseek: DeepSeekProvider = Field(default_factory=DeepSeekProvider)
+    moonshot: MoonshotProvider = Field(default_factory=MoonshotProvider)
+    qwen: QwenProvider = Field(default_factory=QwenProvider)
+    compatible: Provider = Field(
+        default_factory=Provider, description="Any OpenAI-compatible endpoint: base URL + model."
+    )
+    llm_attempts: int = Field(
+        3, ge=1, le=10, description="Tries per LLM provider on transient faults or bad output."
+    )
 
     work_dir: Path = Field(
         default_factory=_default_work_dir,

@@ -16,7 +16,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.runtime import flow_run
 from pydantic import BaseModel
 
-from blocks.llm import configured_llm
+from blocks.llm import configured_llm, llm_fingerprint
 from blocks.settings import get_settings
 from flows.progress import Progress
 from flows.spec import VideoSpec
@@ -69,6 +69,7 @@ class VideoResult(BaseModel):
     sentences: list[SentenceOut]
     terms: list[str]
     materials: list[MaterialOut]
+    script_source: str
     voice: str
     music: str | None
     encoder: str
@@ -151,10 +152,16 @@ def video_flow(spec: VideoSpec, out_dir: str | None = None) -> VideoResult:
     seed = spec.effective_seed()
     run = _Runner()
 
+    llm = llm_fingerprint()
     script = run.run(
-        "script", script_stage, topic=spec.topic, script=spec.script, language=spec.language
+        "script",
+        script_stage,
+        topic=spec.topic,
+        script=spec.script,
+        language=spec.language,
+        llm=[] if spec.script else llm,
     )
-    terms = run.run("terms", terms_stage, script=script)
+    terms = run.run("terms", terms_stage, script=script, llm=llm)
     narration = run.run(
         "narration",
         narration_stage,
@@ -244,6 +251,7 @@ def video_flow(spec: VideoSpec, out_dir: str | None = None) -> VideoResult:
             )
             for c in materials.clips
         ],
+        script_source=script.source,
         voice=narration.voice,
         music=str(music) if music else None,
         encoder=renders[0].encoder,

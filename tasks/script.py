@@ -15,6 +15,7 @@ from tasks.stage import stage
 # A sentence runs to Latin end punctuation followed by a space or the end of the line (so
 # "3.5" stays whole), or to CJK end punctuation, which needs no space; closing quotes stay.
 _SENTENCE = re.compile(r""".+?(?:[.!?…]+["'”’)\]]*(?=\s|$)|[。！？；]+["'”’」』）]*|$)""")
+PARAGRAPHS = 3  # of an LLM-written script: about 30 to 45 s of narration
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
@@ -68,7 +69,7 @@ def make_script(topic: str, script: str | None, language: str = "auto") -> Scrip
         llm = configured_llm()
         if llm is None:
             raise BadInput("no script given and no LLM provider configured")
-        script = llm.write_script(topic, language if language != "auto" else "en", 3)
+        script = llm.write_script(topic, language if language != "auto" else "en", PARAGRAPHS)
         source = llm.name
     limit = get_settings().max_script_words
     words = count_words(script)
@@ -85,5 +86,6 @@ def make_script(topic: str, script: str | None, language: str = "auto") -> Scrip
 
 
 @stage("script")
-def script_stage(topic: str, script: str | None, language: str) -> Script:
+def script_stage(topic: str, script: str | None, language: str, llm: list[str]) -> Script:
+    # `llm` names the configured providers and models (no secrets): a new chain, a new key.
     return make_script(topic, script, language)

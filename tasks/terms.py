@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 
 from blocks.llm import configured_llm
+from tasks.errors import BadInput, StageError
 from tasks.script import _CJK, Script, is_cjk
 from tasks.stage import stage
 
+log = logging.getLogger(__name__)
 MIN_TERMS, MAX_TERMS = 3, 8
 # Used only when a script is too short to yield three distinct terms of its own.
 _FILLERS = ["abstract background", "light", "motion", "nature", "city", "texture"]
@@ -54,14 +57,20 @@ def extract_terms(script: Script, count: int = 6) -> list[str]:
 
 
 def make_terms(script: Script, count: int = 6) -> list[str]:
+    """Terms from the configured LLM; offline extraction when none is configured or none
+    answers (terms only steer footage choice, so a failed LLM is not worth failing the run)."""
     llm = configured_llm()
     if llm is not None:
-        terms = _dedupe(llm.search_terms(script.text, count))
-        if len(terms) >= MIN_TERMS:
-            return terms[:MAX_TERMS]
+        try:
+            terms = _dedupe(llm.search_terms(script.text, count))
+        except (StageError, BadInput) as exc:
+            log.warning("terms from keywords instead: %s", exc)
+        else:
+            if len(terms) >= MIN_TERMS:
+                return terms[:MAX_TERMS]
     return extract_terms(script, count)
 
 
 @stage("terms")
-def terms_stage(script: Script) -> list[str]:
+def terms_stage(script: Script, llm: list[str]) -> list[str]:
     return make_terms(script)
