@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format system-deps bench clean
+.PHONY: demo test lint format system-deps services bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,10 @@ system-deps:
 demo: $(STAMP) system-deps
 	$(BIN)/mpt make --script-file resources/demo/script.txt --music random --out output/demo
 
-test: $(STAMP) system-deps
+services:
+	@bash deployments/start-services.sh
+
+test: $(STAMP) system-deps services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q

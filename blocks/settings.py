@@ -72,6 +72,8 @@ GeminiProvider = _provider("GeminiProvider", None, "gemini-2.0-flash")
 OllamaProvider = _provider("OllamaProvider", "http://127.0.0.1:11434", "llama3.2")
 DeepSeekProvider = _provider("DeepSeekProvider", "https://api.deepseek.com", "deepseek-chat")
 MoonshotProvider = _provider("MoonshotProvider", "https://api.moonshot.cn/v1", "moonshot-v1-8k")
+PexelsProvider = _provider("PexelsProvider", "https://api.pexels.com", None)
+PixabayProvider = _provider("PixabayProvider", "https://pixabay.com/api", None)
 QwenProvider = _provider(
     "QwenProvider", "https://dashscope.aliyuncs.com/compatible-mode/v1", "qwen-plus"
 )
@@ -108,6 +110,19 @@ class Settings(BaseSettings):
     compatible: Provider = Field(
         default_factory=Provider, description="Any OpenAI-compatible endpoint: base URL + model."
     )
+    materials: Chain = Field(
+        default_factory=lambda: Chain(providers=["local"]),
+        description="MPT_MATERIALS__PROVIDERS=pexels,pixabay,local: where footage comes from, "
+        "in order; procedural backgrounds always fill what is left.",
+    )
+    pexels: PexelsProvider = Field(default_factory=PexelsProvider)
+    pixabay: PixabayProvider = Field(default_factory=PixabayProvider)
+    redis_url: str | None = Field(None, description="Search-response cache; none: in-process.")
+    search_ttl_s: int = Field(24 * 3600, ge=0, description="How long a search stays cached.")
+    download_max_mb: float = Field(300, gt=0, description="A larger file is refused.")
+    download_concurrency: int = Field(4, ge=1, le=16)
+    download_timeout_s: float = Field(60, gt=0, description="Connect/read timeout per request.")
+    max_stock_clips: int = Field(12, ge=1, le=50, description="Downloads per video at most.")
     llm_attempts: int = Field(
         3, ge=1, le=10, description="Tries per LLM provider on transient faults or bad output."
     )

@@ -44,11 +44,15 @@ class SentenceOut(BaseModel):
 
 
 class MaterialOut(BaseModel):
+    """One clip and its credit (author, page, licence) where it came from a stock site."""
+
     path: str
     source: str
     kind: str
     term: str | None = None
     license_url: str | None = None
+    author: str | None = None
+    page_url: str | None = None
 
 
 class VideoResult(BaseModel):
@@ -182,6 +186,7 @@ def video_flow(spec: VideoSpec, out_dir: str | None = None) -> VideoResult:
         video_count=spec.video_count,
         seed=seed,
         fps=spec.fps,
+        providers=get_settings().materials.providers,
     )
     font = resolve_font(spec.subtitles.font, script.text)
     subtitles = run.run(
@@ -248,6 +253,8 @@ def video_flow(spec: VideoSpec, out_dir: str | None = None) -> VideoResult:
                 kind=c.kind,
                 term=c.term,
                 license_url=c.license_url,
+                author=c.author,
+                page_url=c.page_url,
             )
             for c in materials.clips
         ],

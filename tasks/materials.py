@@ -38,10 +38,12 @@ class Clip(BaseModel):
     width: int
     height: int
     duration_s: float  # 0 for images: they last as long as a cut needs
-    source: Literal["local", "procedural"]
+    source: str  # "local", "procedural", "pexels", "pixabay"
     term: str | None = None
     tags: list[str] = []
     license_url: str | None = None
+    author: str | None = None
+    page_url: str | None = None
 
     def usable_s(self, clip_duration: float) -> float:
         return clip_duration if self.kind == "image" else min(clip_duration, self.duration_s)
@@ -191,6 +193,114 @@ def generate_procedural(
     )
 
 
+def _search(source, term: str, orientation: str, size: tuple[int, int]) -> list:  # noqa: ANN001
+    """One provider search, retried on transient faults (honouring Retry-After)."""
+    import time
+
+    from blocks.llm import ProviderError
+
+    settings = get_settings()
+    for attempt in range(1, settings.llm_attempts + 1):
+        try:
+            return source.search(term, orientation, size)
+        except ProviderError as exc:
+            if exc.kind != "transient" or attempt == settings.llm_attempts:
+                raise
+            delay = exc.retry_after
+            if delay is None:
+                delay = settings.retry_base_delay_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+            time.sleep(delay)
+    return []
+
+
+def fetch_stock(
+    terms: list[str],
+    needed_s: float,
+    size: tuple[int, int],
+    clip_duration: float,
+    providers: list[str],
+    warnings: list[str],
+) -> list[Clip]:
+    """Search each configured stock provider term by term and download enough footage.
+
+    Providers without a key are skipped; a provider that fails is reported in `warnings`
+    and the next one is tried, so the worst case is the offline floor, never a failed run.
+    """
+    from blocks.llm import ProviderError
+    from blocks.stock import MIN_DURATION_S, SearchCache, orientation_of, source_from_settings
+    from tasks.downloads import download_all
+
+    settings = get_settings()
+    sources = [(n, source_from_settings(n)) for n in providers if n in ("pexels", "pixabay")]
+    sources = [(n, s) for n, s in sources if s is not None]
+    if not sources or not terms:
+        return []
+    cache = SearchCache(settings.redis_url, settings.search_ttl_s)
+    orientation = orientation_of(size)
+    chosen: list[tuple[str, object]] = []  # (term, StockClip)
+    seen: set[tuple[str, str]] = set()
+    covered = 0.0
+    results: dict[tuple[str, str], list] = {}
+    for name, source in sources:
+        for term in terms:
+            key = cache.key(name, term=term, orientation=orientation, size=list(size))
+            hits = cache.get(key)
+            if hits is None:
+                try:
+                    hits = _search(source, term, orientation, size)
+                except ProviderError as exc:
+                    warnings.append(f"{name} search failed: {exc}")
+                    log.warning("%s search for %r failed: %s", name, term, exc)
+                    break  # this provider is down or refuses us: try the next one
+                cache.put(key, hits)
+            results[(name, term)] = [h for h in hits if h.duration_s >= MIN_DURATION_S]
+        # Round-robin over terms so every term gets footage before any term gets a second.
+        queues = [list(results.get((name, t), [])) for t in terms]
+        while covered < needed_s and len(chosen) < settings.max_stock_clips and any(queues):
+            for term, queue in zip(terms, queues, strict=True):
+                while queue:
+                    hit = queue.pop(0)
+                    if (hit.source, hit.id) not in seen:
+                        seen.add((hit.source, hit.id))
+                        chosen.append((term, hit))
+                        covered += min(clip_duration, hit.duration_s)
+                        break
+        if covered >= needed_s:
+            break
+    if not chosen:
+        return []
+    files = download_all(
+        [h.download_url for _, h in chosen],
+        settings.work_dir / "downloads",
+        int(settings.download_max_mb * 2**20),
+        settings.download_timeout_s,
+        settings.download_concurrency,
+    )
+    clips = []
+    for term, hit in chosen:
+        got = files[hit.download_url]
+        if isinstance(got, str):
+            warnings.append(f"skipped {hit.source} clip {hit.id}: {got}")
+            continue
+        info = probe(got)
+        clips.append(
+            Clip(
+                path=got,
+                kind="video",
+                width=info.width,
+                height=info.height,
+                duration_s=info.duration_s,
+                source=hit.source,
+                term=term,
+                tags=[term, *hit.tags],
+                license_url=hit.license_url,
+                author=hit.author,
+                page_url=hit.page_url,
+            )
+        )
+    return clips
+
+
 def pick_materials(
     terms: list[str],
     duration_s: float,
@@ -201,13 +311,17 @@ def pick_materials(
     video_count: int,
     seed: int,
     fps: int = 30,
+    providers: list[str] | None = None,
 ) -> Materials:
     warnings: list[str] = []
-    local = scan_folder(materials_dir, warnings) if materials_dir else []
-    if materials_dir and not local:
+    providers = ["local"] if providers is None else providers
+    stock = fetch_stock(terms, duration_s, size, clip_duration, providers, warnings)
+    scanned = scan_folder(materials_dir, warnings) if materials_dir else []
+    if materials_dir and not scanned:
         msg = f"no usable clips in {materials_dir}; using procedural backgrounds"
         log.warning(msg)
         warnings.append(msg)
+    local = stock + scanned
     ranked = sorted(local, key=lambda c: (-relevance(c, terms), c.path.name))
     clips = list(ranked)
     covered = sum(c.usable_s(clip_duration) for c in clips)
@@ -264,7 +378,18 @@ def materials_stage(
     video_count: int,
     seed: int,
     fps: int,
+    providers: list[str],
 ) -> Materials:
+    # `providers` (names only, no keys) is an input so a new source means a new choice.
     return pick_materials(
-        terms, duration_s, size, materials_dir, clip_duration, concat, video_count, seed, fps
+        terms,
+        duration_s,
+        size,
+        materials_dir,
+        clip_duration,
+        concat,
+        video_count,
+        seed,
+        fps,
+        providers,
     )

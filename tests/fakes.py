@@ -20,6 +20,8 @@ class Reply:
     body: Any = None  # dict → JSON; bytes/str sent as is
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    ranges: bool = False  # honour "Range: bytes=N-" with 206, as file servers do
+    cut_after: int | None = None  # announce the full length, send this many bytes, hang up
 
 
 @dataclass
@@ -65,13 +67,24 @@ class FakeServer:
                 elif isinstance(payload, str):
                     payload = payload.encode()
                 payload = payload or b""
+                status, extra = reply.status, {}
+                wanted = self.headers.get("range", "")
+                if reply.ranges and wanted.startswith("bytes="):
+                    start = int(wanted[6:].split("-")[0])
+                    extra["content-range"] = f"bytes {start}-{len(payload) - 1}/{len(payload)}"
+                    status, payload = 206, payload[start:]
                 try:
-                    self.send_response(reply.status)
-                    headers = {"content-type": "application/json"} | reply.headers
+                    self.send_response(status)
+                    headers = {"content-type": "application/json"} | reply.headers | extra
                     for k, v in headers.items():
                         self.send_header(k, v)
                     self.send_header("content-length", str(len(payload)))
                     self.end_headers()
+                    if reply.cut_after is not None:
+                        self.wfile.write(payload[: reply.cut_after])
+                        self.wfile.flush()
+                        self.close_connection = True
+                        return
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
@@ -179,3 +192,91 @@ SCRIPT_JSON = json.dumps(
     }
 )
 TERMS_JSON = json.dumps({"terms": ["coffee beans", "morning coffee", "coffee farm"]})
+
+
+def pexels_search(videos: list[dict]) -> dict:
+    return {
+        "page": 1,
+        "per_page": 15,
+        "total_results": len(videos),
+        "url": "https://www.pexels.com/search/videos/coffee/",
+        "videos": videos,
+    }
+
+
+def pexels_video(vid: int, link: str, duration: int = 6, w: int = 1080, h: int = 1920) -> dict:
+    return {
+        "id": vid,
+        "width": w,
+        "height": h,
+        "duration": duration,
+        "url": f"https://www.pexels.com/video/coffee-{vid}/",
+        "image": f"https://images.pexels.com/videos/{vid}/pictures/preview-0.jpg",
+        "user": {"id": 7, "name": "Ana Author", "url": "https://www.pexels.com/@ana"},
+        "video_files": [
+            {
+                "id": vid * 10,
+                "quality": "sd",
+                "file_type": "video/mp4",
+                "width": w // 4,
+                "height": h // 4,
+                "fps": 25,
+                "link": link + "?sd",
+            },
+            {
+                "id": vid * 10 + 1,
+                "quality": "hd",
+                "file_type": "video/mp4",
+                "width": w,
+                "height": h,
+                "fps": 25,
+                "link": link,
+            },
+            {
+                "id": vid * 10 + 2,
+                "quality": "uhd",
+                "file_type": "video/mp4",
+                "width": w * 2,
+                "height": h * 2,
+                "fps": 25,
+                "link": link + "?uhd",
+            },
+        ],
+        "video_pictures": [{"id": 1, "picture": "https://images.pexels.com/p.jpg", "nr": 0}],
+    }
+
+
+def pixabay_search(hits: list[dict]) -> dict:
+    return {"total": len(hits), "totalHits": len(hits), "hits": hits}
+
+
+def pixabay_hit(vid: int, link: str, duration: int = 8, w: int = 1920, h: int = 1080) -> dict:
+    def rendition(scale: float) -> dict:
+        return {
+            "url": f"{link}?{scale}",
+            "width": int(w * scale),
+            "height": int(h * scale),
+            "size": 1000,
+            "thumbnail": "https://cdn.pixabay.com/t.jpg",
+        }
+
+    return {
+        "id": vid,
+        "pageURL": f"https://pixabay.com/videos/coffee-{vid}/",
+        "type": "film",
+        "tags": "coffee, cup, morning",
+        "duration": duration,
+        "videos": {
+            "large": rendition(1.0),
+            "medium": rendition(0.66),
+            "small": rendition(0.5),
+            "tiny": rendition(0.33),
+        },
+        "views": 10,
+        "downloads": 5,
+        "likes": 1,
+        "comments": 0,
+        "user_id": 3,
+        "user": "pix_user",
+        "userImageURL": "",
+    }
