@@ -324,12 +324,29 @@ def _run(spec: object, out: Path | None, as_json: bool, server: _TemporaryPrefec
 
 
 @app.command()
-def voices() -> None:
-    """List the voices available offline."""
-    from tasks.narration import available_voices
+def voices(
+    provider: Annotated[
+        str, typer.Option(help="offline (default), or a network engine: edge.")
+    ] = "offline",
+) -> None:
+    """List voices: those available offline, or a network provider's."""
+    if provider == "offline":
+        from tasks.narration import available_voices
 
-    for voice in available_voices():
-        typer.echo(f"{voice.id}\t{voice.language}")
+        for voice in available_voices():
+            typer.echo(f"{voice.id}\t{voice.language}")
+        return
+    if provider != "edge":
+        raise _fail(f"cannot list {provider} voices; use --provider edge or offline")
+    from blocks.calls import ProviderError
+    from blocks.tts import EdgeTTS
+
+    try:
+        listed = EdgeTTS().voices()
+    except ProviderError as exc:
+        raise _fail(f"edge voices unavailable: {exc}", code=1) from None
+    for voice_id, locale in listed:
+        typer.echo(f"{voice_id}\t{locale}")
 
 
 providers_app = typer.Typer(no_args_is_help=True, help="Configured network providers.")
@@ -342,7 +359,8 @@ def providers_check() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from blocks.llm import SYSTEM, block_from_settings, classify
+    from blocks.calls import classify
+    from blocks.llm import SYSTEM, block_from_settings
     from blocks.settings import get_settings
     from tasks.errors import BadInput
 

@@ -12,22 +12,19 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import re
 import time
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from prefect.blocks.core import Block
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
+from blocks.calls import ProviderError, backoff_s, classify, short
 from tasks.errors import BadInput, StageError
 
 log = logging.getLogger(__name__)
-
-Kind = Literal["auth", "transient", "bad_output", "fatal"]
-MAX_RETRY_AFTER_S = 30.0
 
 
 @runtime_checkable
@@ -41,69 +38,6 @@ class LLM(Protocol):
     def search_terms(self, script: str, count: int) -> list[str]:
         """`count` short English stock-footage search queries for `script`."""
         ...
-
-
-class ProviderError(Exception):
-    """One provider call failed; `kind` decides whether to retry, skip, or give up."""
-
-    def __init__(self, kind: Kind, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.retry_after = retry_after
-
-
-def _retry_after(response: Any) -> float | None:
-    headers = getattr(response, "headers", None) or {}
-    value = headers.get("retry-after") if hasattr(headers, "get") else None
-    try:
-        return min(float(value), MAX_RETRY_AFTER_S) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _by_status(status: int, message: str, response: Any = None) -> ProviderError:
-    if status in (401, 403):
-        return ProviderError("auth", f"{status} key rejected: {message}")
-    if status == 429:
-        return ProviderError("transient", f"429 rate limited: {message}", _retry_after(response))
-    if status >= 500 or status == 408:
-        return ProviderError("transient", f"{status} server error: {message}")
-    return ProviderError("fatal", f"{status}: {message}")
-
-
-def classify(exc: BaseException) -> ProviderError:
-    """Map any SDK's exception onto the four kinds the chain acts on."""
-    import google.genai.errors as genai_errors
-    import ollama
-    import openai
-
-    if isinstance(exc, ProviderError):
-        return exc
-    if isinstance(exc, openai.APITimeoutError):
-        return ProviderError("transient", "timed out")
-    if isinstance(exc, openai.APIConnectionError):
-        return ProviderError("transient", "connection failed")
-    if isinstance(exc, openai.APIStatusError):
-        return _by_status(exc.status_code, _short(exc.message), exc.response)
-    if isinstance(exc, genai_errors.APIError):
-        return _by_status(exc.code, _short(exc.message or str(exc)), exc.response)
-    if isinstance(exc, ollama.ResponseError):
-        return _by_status(exc.status_code, _short(exc.error))
-    name = type(exc).__name__
-    if isinstance(exc, TimeoutError) or "Timeout" in name:
-        return ProviderError("transient", "timed out")
-    if isinstance(exc, ConnectionError) or name in {
-        "ConnectError",
-        "RemoteProtocolError",
-        "ReadError",
-        "NetworkError",
-    }:
-        return ProviderError("transient", "connection failed")
-    return ProviderError("fatal", f"{name}: {_short(str(exc))}")
-
-
-def _short(text: str) -> str:
-    return " ".join(str(text).split())[:200]
 
 
 class OpenAICompatibleLLM(Block):
@@ -358,7 +292,7 @@ class LLMChain:
                     return reply
                 except Exception as exc:  # noqa: BLE001 - classified just below
                     err = (
-                        ProviderError("bad_output", _short(str(exc)))
+                        ProviderError("bad_output", short(str(exc)))
                         if isinstance(exc, ValidationError)
                         else classify(exc)
                     )
@@ -366,12 +300,7 @@ class LLMChain:
                 log.warning("LLM %s attempt %d: %s", block.provider, attempt, message)
                 if err.kind in ("auth", "fatal") or attempt == self.attempts:
                     break
-                delay = (
-                    err.retry_after
-                    if err.retry_after is not None
-                    else (self.base_delay_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
-                )
-                time.sleep(delay)
+                time.sleep(backoff_s(attempt, self.base_delay_s, err))
             auth_only = auth_only and err.kind == "auth"
             self.errors.append(f"{block.provider}: {message}")
         summary = "; ".join(self.errors)

@@ -74,6 +74,19 @@ DeepSeekProvider = _provider("DeepSeekProvider", "https://api.deepseek.com", "de
 MoonshotProvider = _provider("MoonshotProvider", "https://api.moonshot.cn/v1", "moonshot-v1-8k")
 PexelsProvider = _provider("PexelsProvider", "https://api.pexels.com", None)
 PixabayProvider = _provider("PixabayProvider", "https://pixabay.com/api", None)
+AzureSpeechProvider = _provider(
+    "AzureSpeechProvider", "https://eastus.tts.speech.microsoft.com", None
+)
+
+
+class SoVITSProvider(Provider):
+    base_url: str | None = "http://127.0.0.1:9880"
+    ref_audio_path: str = ""
+    prompt_text: str = ""
+    prompt_lang: str = "en"
+    text_lang: str = "en"
+
+
 QwenProvider = _provider(
     "QwenProvider", "https://dashscope.aliyuncs.com/compatible-mode/v1", "qwen-plus"
 )
@@ -123,6 +136,13 @@ class Settings(BaseSettings):
     download_concurrency: int = Field(4, ge=1, le=16)
     download_timeout_s: float = Field(60, gt=0, description="Connect/read timeout per request.")
     max_stock_clips: int = Field(12, ge=1, le=50, description="Downloads per video at most.")
+    azure_speech: AzureSpeechProvider = Field(default_factory=AzureSpeechProvider)
+    openai_tts_model: str = "gpt-4o-mini-tts"
+    sovits: SoVITSProvider = Field(default_factory=SoVITSProvider)
+    tts_fallback_voice: str | None = Field(
+        "piper:en_US-joe-medium",
+        description="Offline voice used when a network voice fails; empty: fail instead.",
+    )
     llm_attempts: int = Field(
         3, ge=1, le=10, description="Tries per LLM provider on transient faults or bad output."
     )

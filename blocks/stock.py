@@ -13,11 +13,10 @@ import logging
 import time
 from typing import Any, Literal
 
-import httpx
 from prefect.blocks.core import Block
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from blocks.llm import ProviderError, _by_status, _short
+from blocks.calls import ProviderError, http_request
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +52,7 @@ def closest_above(
 
 
 def _get_json(url: str, params: dict[str, Any], headers: dict[str, str], timeout_s: float) -> Any:
-    try:
-        response = httpx.get(
-            url,
-            params=params,
-            headers=headers,
-            timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),
-        )
-    except httpx.TimeoutException:
-        raise ProviderError("transient", "timed out") from None
-    except httpx.TransportError as exc:
-        raise ProviderError("transient", f"connection failed ({type(exc).__name__})") from None
-    if response.status_code != 200:
-        raise _by_status(response.status_code, _short(response.text), response)
+    response = http_request("GET", url, timeout_s, params=params, headers=headers)
     try:
         return response.json()
     except ValueError:

@@ -163,7 +163,8 @@ class VideoSpec(BaseModel):
     voice: str = Field(
         "piper:en_US-joe-medium",
         title="Voice",
-        description="ENGINE:NAME; `mpt voices` lists them.",
+        description="ENGINE:NAME: piper or espeak offline; edge, azure, openai or sovits over "
+        "the network (an offline voice takes over if it fails). `mpt voices` lists them.",
         min_length=1,
         max_length=200,
     )
@@ -259,7 +260,12 @@ class VideoSpec(BaseModel):
     @field_validator("voice")
     @classmethod
     def _known_voice(cls, v: str) -> str:
+        from blocks.tts import NETWORK_ENGINES
         from tasks.narration import available_voices
+
+        engine, _, name = v.partition(":")
+        if engine in NETWORK_ENGINES and name.strip():
+            return v  # a network voice: its provider checks the name when it speaks
 
         names = [voice.id for voice in available_voices()]
         if v not in names:

@@ -265,7 +265,7 @@ def video_flow(spec: VideoSpec, out_dir: str | None = None) -> VideoResult:
         seed=seed,
         flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None,
         stages=run.records,
-        warnings=materials.warnings + [w for r in renders for w in r.warnings],
+        warnings=narration.warnings + materials.warnings + [w for r in renders for w in r.warnings],
         spec=spec.model_dump(mode="json"),
     )
     write_manifest(target, result)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from blocks.llm import ProviderError, _by_status
+from blocks.calls import ProviderError, by_status
 from tasks.errors import StageError
 from tasks.files import sha256_file
 from tasks.media import probe
@@ -74,7 +74,7 @@ def _fetch(url: str, part: Path, max_bytes: int, timeout_s: float) -> None:
             if response.status_code == 416 and have:  # we already hold all of it
                 return
             if response.status_code not in (200, 206):
-                raise _by_status(response.status_code, f"download of {url}", response)
+                raise by_status(response.status_code, f"download of {url}", response)
             ctype = response.headers.get("content-type", "").lower()
             if ctype and not ctype.startswith(VIDEO_TYPES):
                 raise ProviderError("fatal", f"not a video ({ctype})")

@@ -193,26 +193,6 @@ def generate_procedural(
     )
 
 
-def _search(source, term: str, orientation: str, size: tuple[int, int]) -> list:  # noqa: ANN001
-    """One provider search, retried on transient faults (honouring Retry-After)."""
-    import time
-
-    from blocks.llm import ProviderError
-
-    settings = get_settings()
-    for attempt in range(1, settings.llm_attempts + 1):
-        try:
-            return source.search(term, orientation, size)
-        except ProviderError as exc:
-            if exc.kind != "transient" or attempt == settings.llm_attempts:
-                raise
-            delay = exc.retry_after
-            if delay is None:
-                delay = settings.retry_base_delay_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
-            time.sleep(delay)
-    return []
-
-
 def fetch_stock(
     terms: list[str],
     needed_s: float,
@@ -226,7 +206,7 @@ def fetch_stock(
     Providers without a key are skipped; a provider that fails is reported in `warnings`
     and the next one is tried, so the worst case is the offline floor, never a failed run.
     """
-    from blocks.llm import ProviderError
+    from blocks.calls import ProviderError, with_retries
     from blocks.stock import MIN_DURATION_S, SearchCache, orientation_of, source_from_settings
     from tasks.downloads import download_all
 
@@ -247,7 +227,11 @@ def fetch_stock(
             hits = cache.get(key)
             if hits is None:
                 try:
-                    hits = _search(source, term, orientation, size)
+                    hits = with_retries(
+                        lambda s=source, t=term: s.search(t, orientation, size),
+                        settings.llm_attempts,
+                        settings.retry_base_delay_s,
+                    )
                 except ProviderError as exc:
                     warnings.append(f"{name} search failed: {exc}")
                     log.warning("%s search for %r failed: %s", name, term, exc)

@@ -61,6 +61,7 @@ class Narration(BaseModel):
     duration_s: float
     sample_rate: int
     sentences: list[SentenceTiming]
+    warnings: list[str] = []
 
     def files(self) -> list[Path]:
         return [self.audio, self.timings]
@@ -196,17 +197,73 @@ def word_timings(text: str, start_s: float, end_s: float) -> list[WordTiming]:
     return out
 
 
+def _synth_network(
+    engine: str, name: str, text: str, rate: float
+) -> tuple[np.ndarray, int, list | None]:
+    """One sentence from a network voice, retried on transient faults."""
+    from blocks.calls import with_retries
+    from blocks.settings import get_settings
+    from blocks.tts import tts_from_settings
+
+    settings = get_settings()
+    block = tts_from_settings(engine)
+    speech = with_retries(
+        lambda: block.synthesize(text, name, rate),
+        settings.llm_attempts,
+        settings.retry_base_delay_s,
+    )
+    return speech.samples, speech.sample_rate, speech.words
+
+
 def synthesize(
     script: Script, voice_id: str, rate: float, pause_s: float, out_dir: Path
 ) -> Narration:
-    voice = get_voice(voice_id)
-    synth = _synth_piper if voice.engine == "piper" else _synth_espeak
+    """The script read sentence by sentence; a failing network voice hands over to the
+    offline fallback voice (MPT_TTS_FALLBACK_VOICE) with a warning, never half-and-half."""
+    from blocks.calls import ProviderError
+    from blocks.settings import get_settings
+    from blocks.tts import NETWORK_ENGINES
+
+    engine, _, name = voice_id.partition(":")
+    if engine not in NETWORK_ENGINES:
+        return _assemble(script, voice_id, rate, pause_s, out_dir)
+    try:
+        return _assemble(script, voice_id, rate, pause_s, out_dir)
+    except ProviderError as exc:
+        fallback = get_settings().tts_fallback_voice
+        message = f"voice {voice_id} failed ({exc})"
+        if not fallback:
+            if exc.kind == "auth":
+                raise BadInput(f"{message}; no fallback voice is set") from None
+            raise StageError(f"{message}; no fallback voice is set") from None
+        narration = _assemble(script, fallback, rate, pause_s, out_dir)
+        narration.warnings.append(f"{message}; spoke with {fallback} instead")
+        return narration
+
+
+def _assemble(
+    script: Script, voice_id: str, rate: float, pause_s: float, out_dir: Path
+) -> Narration:
+    from blocks.tts import NETWORK_ENGINES
+
+    engine, _, name = voice_id.partition(":")
+    if engine in NETWORK_ENGINES:
+
+        def synth(text: str) -> tuple[np.ndarray, int, list | None]:
+            return _synth_network(engine, name, text, rate)
+    else:
+        voice = get_voice(voice_id)
+        local = _synth_piper if voice.engine == "piper" else _synth_espeak
+
+        def synth(text: str) -> tuple[np.ndarray, int, list | None]:
+            return (*local(voice, text, rate), None)
+
     pieces: list[np.ndarray] = []
     sentences: list[SentenceTiming] = []
     cursor = 0
     sample_rate = 0
     for text in script.sentences:
-        audio, sr = synth(voice, text, rate)
+        audio, sr, spoken = synth(text)
         if sample_rate and sr != sample_rate:
             raise StageError(f"voice changed sample rate mid-script ({sample_rate} → {sr})")
         sample_rate = sr
@@ -214,13 +271,16 @@ def synthesize(
             continue
         lo, hi = _speech_extent(audio)
         start, end = (cursor + lo) / sr, (cursor + hi) / sr
+        if spoken:  # the provider measured each word: use its times
+            base = cursor / sr
+            words = [
+                WordTiming(text=w, start_s=round(base + a, 3), end_s=round(base + b, 3))
+                for w, a, b in spoken
+            ]
+        else:
+            words = word_timings(text, start, end)
         sentences.append(
-            SentenceTiming(
-                text=text,
-                start_s=round(start, 3),
-                end_s=round(end, 3),
-                words=word_timings(text, start, end),
-            )
+            SentenceTiming(text=text, start_s=round(start, 3), end_s=round(end, 3), words=words)
         )
         gap = np.zeros(int(pause_s * sr), dtype=np.int16)
         pieces += [audio, gap]

@@ -40,6 +40,30 @@ def prefect_server():
         yield
 
 
+@pytest.fixture
+def fake():
+    """A local fake provider server (tests/fakes.py), closed after the test."""
+    from .fakes import FakeServer
+
+    server = FakeServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def settings_env(monkeypatch):
+    """Set MPT_* variables for one test; settings are re-read on both sides of it."""
+    from blocks.settings import get_settings
+
+    def apply(**env: str) -> None:
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        get_settings.cache_clear()
+
+    yield apply
+    get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def root() -> Path:
     return _ROOT

@@ -5,13 +5,11 @@ import time
 import pytest
 
 from blocks.llm import LLMChain, configured_llm
-from blocks.settings import get_settings
 from tasks.errors import BadInput, StageError
 
 from .fakes import (
     SCRIPT_JSON,
     TERMS_JSON,
-    FakeServer,
     Reply,
     gemini_error,
     gemini_reply,
@@ -21,26 +19,6 @@ from .fakes import (
 )
 
 KEY = "sk-test-SECRET-0123456789"
-
-
-@pytest.fixture
-def fake():
-    server = FakeServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def settings_env(monkeypatch):
-    """Set MPT_* variables for one test; settings are re-read on both sides of it."""
-
-    def apply(**env: str) -> None:
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
-        get_settings.cache_clear()
-
-    yield apply
-    get_settings.cache_clear()
 
 
 def chain(settings_env, fake, providers: str, **extra: str) -> LLMChain:

@@ -11,7 +11,6 @@ from tasks.materials import pick_materials
 
 from .conftest import make_video
 from .fakes import (
-    FakeServer,
     Reply,
     pexels_search,
     pexels_video,
@@ -30,23 +29,10 @@ def clip_bytes(tmp_path_factory) -> bytes:
 
 
 @pytest.fixture
-def fake():
-    server = FakeServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    def apply(**values: str) -> None:
-        monkeypatch.setenv("MPT_WORK_DIR", str(tmp_path / "work"))
-        monkeypatch.setenv("MPT_RETRY_BASE_DELAY_S", "0")
-        for k, v in values.items():
-            monkeypatch.setenv(k, v)
-        get_settings.cache_clear()
-
-    yield apply
-    get_settings.cache_clear()
+def env(settings_env, tmp_path):
+    return lambda **values: settings_env(
+        MPT_WORK_DIR=str(tmp_path / "work"), MPT_RETRY_BASE_DELAY_S="0", **values
+    )
 
 
 def pexels_env(fake, **extra: str) -> dict[str, str]:
@@ -192,7 +178,7 @@ def test_download_cut_off_midway_resumes_with_a_range_request(env, fake, clip_by
 
 
 def test_a_clip_that_is_not_a_video_is_refused(env, fake, tmp_path):
-    from blocks.llm import ProviderError
+    from blocks.calls import ProviderError
     from tasks.errors import StageError
 
     fake.route("GET", "/page", Reply(body=b"<html></html>", headers={"content-type": "text/html"}))
@@ -208,7 +194,7 @@ def test_a_clip_that_is_not_a_video_is_refused(env, fake, tmp_path):
 
 
 def test_size_cap(env, fake, clip_bytes, tmp_path):
-    from blocks.llm import ProviderError
+    from blocks.calls import ProviderError
 
     fake.route("GET", "/big.mp4", Reply(body=clip_bytes, headers={"content-type": "video/mp4"}))
     env()
