@@ -123,6 +123,9 @@ def make(
     script_file: Annotated[
         Path | None, typer.Option(help="Read the narration from a file.")
     ] = None,
+    audio: Annotated[
+        Path | None, typer.Option(help="Your recorded narration (timed by recognition).")
+    ] = None,
     language: Annotated[str, typer.Option(help="'auto', 'en', 'zh', ...")] = "auto",
     aspect: Annotated[str, typer.Option(help="9:16, 16:9 or 1:1.")] = "9:16",
     resolution: Annotated[str, typer.Option(help="1080p, 720p or 540p.")] = "1080p",
@@ -190,6 +193,7 @@ def make(
             script=script,
             script_file=script_file,
             language=language,
+            audio=audio,
             aspect=aspect,
             resolution=resolution,
             fit=fit,
@@ -355,39 +359,48 @@ app.add_typer(providers_app, name="providers")
 
 @providers_app.command("check")
 def providers_check() -> None:
-    """Call each configured provider once and show which answered."""
+    """Call each configured provider once (LLMs, stock footage) and show which answered."""
     from rich.console import Console
     from rich.table import Table
 
     from blocks.calls import classify
     from blocks.llm import SYSTEM, block_from_settings
     from blocks.settings import get_settings
+    from blocks.stock import source_from_settings
     from tasks.errors import BadInput
 
-    names = get_settings().llm.providers
-    if not names:
-        raise _fail("no providers configured (set MPT_LLM__PROVIDERS, e.g. openai,ollama)")
+    settings = get_settings()
+    checks = [(name, "llm") for name in settings.llm.providers] + [
+        (name, "materials") for name in settings.materials.providers if name != "local"
+    ]
+    if not checks:
+        raise _fail("no providers configured (set MPT_LLM__PROVIDERS or MPT_MATERIALS__PROVIDERS)")
     table = Table("provider", "kind", "answered", "seconds", "detail")
     answered = 0
-    for name in names:
+    for name, kind in checks:
         start = time.perf_counter()
         block = None
         try:
-            block = block_from_settings(name)
-            reply = block.complete(SYSTEM, 'Reply with {"ok": true}')
-            ok, detail = True, f"{len(reply)} characters"
+            if kind == "llm":
+                block = block_from_settings(name)
+                reply = block.complete(SYSTEM, 'Reply with {"ok": true}')
+                detail = f"{len(reply)} characters"
+            else:
+                block = source_from_settings(name)
+                if block is None:
+                    raise BadInput(f"no key: set MPT_{name.upper()}__API_KEY")
+                detail = f"{len(block.search('nature', 'portrait', (1080, 1920)))} clips"
+            ok = True
         except BadInput as exc:
             ok, detail = False, str(exc)
         except Exception as exc:  # noqa: BLE001 - reported in the table, not raised
-            err = classify(exc)
+            ok, detail = False, str(classify(exc))
             secret = getattr(block, "api_key", None)
-            detail = str(err)
             if secret is not None and secret.get_secret_value():
                 detail = detail.replace(secret.get_secret_value(), "***")
-            ok = False
         answered += ok
         table.add_row(
-            name, "llm", "yes" if ok else "no", f"{time.perf_counter() - start:.2f}", detail
+            name, kind, "yes" if ok else "no", f"{time.perf_counter() - start:.2f}", detail
         )
     Console().print(table)
     if not answered:

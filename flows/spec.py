@@ -126,6 +126,12 @@ class VideoSpec(BaseModel):
         description="Your own narration text; when given, no LLM is called.",
         max_length=100_000,
     )
+    audio: Path | None = Field(
+        None,
+        title="Narration file",
+        description="Your own recorded narration; it is timed by offline speech recognition, "
+        "and transcribed into the script when no script is given.",
+    )
     language: str = Field(
         "auto",
         title="Language",
@@ -247,6 +253,16 @@ class VideoSpec(BaseModel):
             raise ValueError(f"music file not found: {v}")
         return str(Path(v).expanduser().resolve())
 
+    @field_validator("audio")
+    @classmethod
+    def _audio_exists(cls, v: Path | None) -> Path | None:
+        if v is None:
+            return None
+        v = v.expanduser()
+        if not v.is_file():
+            raise ValueError(f"audio file not found: {v}")
+        return v.resolve()
+
     @field_validator("materials_dir")
     @classmethod
     def _materials_dir_exists(cls, v: Path | None) -> Path | None:
@@ -274,7 +290,7 @@ class VideoSpec(BaseModel):
 
     @model_validator(mode="after")
     def _topic_or_script(self) -> VideoSpec:
-        if not self.topic and not self.script:
+        if not self.topic and not self.script and not self.audio:
             raise ValueError("give a topic or a script: both are empty")
         return self
 

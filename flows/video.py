@@ -86,7 +86,7 @@ class VideoResult(BaseModel):
 
 def preflight(spec: VideoSpec) -> None:
     """Checks that need the environment, done before any work so bad input costs nothing."""
-    if not spec.script and configured_llm() is None:
+    if not spec.script and not spec.audio and configured_llm() is None:
         raise BadInput("no script given and no LLM provider configured")
     if spec.script:
         make_script(spec.topic, spec.script, spec.language)  # word limit, speakable text
@@ -163,7 +163,8 @@ def video_flow(spec: VideoSpec, out_dir: str | None = None) -> VideoResult:
         topic=spec.topic,
         script=spec.script,
         language=spec.language,
-        llm=[] if spec.script else llm,
+        llm=[] if spec.script or spec.audio else llm,
+        audio=spec.audio,
     )
     terms = run.run("terms", terms_stage, script=script, llm=llm)
     narration = run.run(
@@ -173,6 +174,7 @@ def video_flow(spec: VideoSpec, out_dir: str | None = None) -> VideoResult:
         voice=spec.voice,
         speech_rate=spec.speech_rate,
         pause_s=spec.sentence_pause,
+        audio=spec.audio,
     )
     materials = run.run(
         "materials",

@@ -319,6 +319,12 @@ def _assemble(
 
 
 @stage("narration")
-def narration_stage(script: Script, voice: str, speech_rate: float, pause_s: float) -> Narration:
-    out_dir = stage_dir("narration", script, voice, speech_rate, pause_s)
+def narration_stage(
+    script: Script, voice: str, speech_rate: float, pause_s: float, audio: Path | None = None
+) -> Narration:
+    out_dir = stage_dir("narration", script, voice, speech_rate, pause_s, audio)
+    if audio is not None:
+        from tasks.alignment import narration_from_audio
+
+        return narration_from_audio(script.sentences, audio, out_dir)
     return synthesize(script, voice, speech_rate, pause_s, out_dir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -62,9 +63,18 @@ def count_words(text: str) -> int:
     return cjk + len(_CJK.sub(" ", text).split())
 
 
-def make_script(topic: str, script: str | None, language: str = "auto") -> Script:
-    """The user's script split into sentences, or one written by the configured LLM."""
+def make_script(
+    topic: str, script: str | None, language: str = "auto", audio: Path | None = None
+) -> Script:
+    """The user's script split into sentences, the transcript of their narration file, or
+    one written by the configured LLM."""
     source = "user"
+    if not script and audio is not None:
+        from tasks.alignment import transcript
+
+        script, source = transcript(audio), "transcript"
+        if not any(ch.isalnum() for ch in script):
+            raise BadInput(f"no speech recognized in {audio.name}")
     if not script:
         llm = configured_llm()
         if llm is None:
@@ -86,6 +96,8 @@ def make_script(topic: str, script: str | None, language: str = "auto") -> Scrip
 
 
 @stage("script")
-def script_stage(topic: str, script: str | None, language: str, llm: list[str]) -> Script:
+def script_stage(
+    topic: str, script: str | None, language: str, llm: list[str], audio: Path | None = None
+) -> Script:
     # `llm` names the configured providers and models (no secrets): a new chain, a new key.
-    return make_script(topic, script, language)
+    return make_script(topic, script, language, audio)

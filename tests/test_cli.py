@@ -35,6 +35,7 @@ def test_voices_lists_offline_voices():
         (["make", "--script", "hi", "--materials", "/no/such/dir"], "materials folder does not"),
         (["make", "coffee"], "no script given and no LLM provider configured"),
         (["make", "--script-file", "/no/such/script.txt"], "cannot read script file"),
+        (["make", "--audio", "/no/such/narration.m4a"], "audio file not found"),
         (["make", "--script", "word " * 5000], "the limit is 2000"),
     ],
 )

@@ -265,3 +265,29 @@ def test_flow_credits_stock_clips_in_the_manifest(env, fake, clip_bytes, tmp_pat
     text = (tmp_path / "out" / "manifest.json").read_text()
     assert json.loads(text)["materials"][0]["source"] == "pexels"
     assert KEY not in text
+
+
+def test_providers_check_covers_stock_sources(fake):
+    import os
+    import subprocess
+
+    from .test_cli import MPT, REPO
+
+    fake.route(
+        "GET",
+        "/videos/search",
+        Reply(body=pexels_search([pexels_video(1, f"{fake.url}/files/1.mp4")])),
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_LOGGING_LEVEL"} | {
+        "MPT_MATERIALS__PROVIDERS": "pexels,pixabay,local",
+        "MPT_PEXELS__API_KEY": KEY,
+        "MPT_PEXELS__BASE_URL": fake.url,
+        "COLUMNS": "200",
+    }
+    proc = subprocess.run(
+        [*MPT, "providers", "check"], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[1]: line for line in proc.stdout.splitlines() if "materials" in line}
+    assert "yes" in rows["pexels"] and "1 clips" in rows["pexels"]
+    assert "no" in rows["pixabay"] and "MPT_PIXABAY__API_KEY" in rows["pixabay"]

