@@ -203,6 +203,14 @@ class ScriptReply(BaseModel):
     paragraphs: list[str] = Field(min_length=1)
 
 
+class SocialReply(BaseModel):
+    """What a creator posts with the video."""
+
+    title: str = Field(min_length=1, max_length=150)
+    description: str = Field(min_length=1, max_length=2000)
+    hashtags: list[str] = Field(min_length=1, max_length=15)
+
+
 class TermsReply(BaseModel):
     terms: list[str] = Field(min_length=1)
 
@@ -221,6 +229,15 @@ def terms_prompt(script: str, count: int) -> str:
         f"Give {count} short English search queries (one to three words each) for stock video "
         "footage that would illustrate this narration. Reply with JSON: "
         f'{{"terms": ["...", "..."]}}\n\nNarration:\n{script[:4000]}'
+    )
+
+
+def social_prompt(script: str, language: str) -> str:
+    return (
+        f'For a short video with this narration, write in the language "{language}" a title '
+        "(under 80 characters), a two-sentence description, and 3 to 8 hashtags. Reply with "
+        'JSON: {"title": "...", "description": "...", "hashtags": ["#...", "#..."]}'
+        f"\n\nNarration:\n{script[:4000]}"
     )
 
 
@@ -314,6 +331,15 @@ class LLMChain:
         if not any(ch.isalnum() for ch in text):
             raise StageError(f"{self.name} wrote no speakable text")
         return text
+
+    def social(self, script: str, language: str) -> SocialReply:
+        reply = self._ask(social_prompt(script, language), SocialReply)
+        tags = ["#" + re.sub(r"[^\w]", "", t) for t in reply.hashtags]
+        return SocialReply(
+            title=clean_narration(reply.title),
+            description=clean_narration(reply.description),
+            hashtags=[t for t in dict.fromkeys(tags) if len(t) > 1][:8] or ["#video"],
+        )
 
     def search_terms(self, script: str, count: int) -> list[str]:
         reply = self._ask(terms_prompt(script, count), TermsReply)

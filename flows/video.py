@@ -27,7 +27,7 @@ from tasks.publish import Published, publish_stage, write_manifest
 from tasks.render import RenderOptions, pick_music, render_stage
 from tasks.script import count_words, make_script, script_stage
 from tasks.subtitles import resolve_font, subtitles_stage
-from tasks.terms import terms_stage
+from tasks.terms import social_stage, terms_stage
 
 STAGES = ["script", "terms", "narration", "materials", "subtitles", "render", "publish"]
 
@@ -74,6 +74,7 @@ class VideoResult(BaseModel):
     terms: list[str]
     materials: list[MaterialOut]
     script_source: str
+    social: dict[str, Any] | None = None  # title, description, hashtags (with an LLM)
     voice: str
     music: str | None
     encoder: str
@@ -119,7 +120,8 @@ class _Runner:
         self.records: dict[str, StageRecord] = {}
 
     def run(self, name: str, task: Any, **kwargs: Any) -> Any:
-        self.progress.started(name)
+        if name in STAGES:  # optional extras (social) are recorded but not progress steps
+            self.progress.started(name)
         start = time.perf_counter()
         try:
             state = task(**kwargs, return_state=True)
@@ -144,7 +146,7 @@ class _Runner:
             self.records[name] = StageRecord(state=state, seconds=seconds)
             return
         self.records[name] = StageRecord(state=state, seconds=seconds)
-        if name != "render":
+        if name in STAGES and name != "render":
             self.progress.finished(name, state, seconds)
 
 
@@ -167,6 +169,7 @@ def video_flow(spec: VideoSpec, out_dir: str | None = None) -> VideoResult:
         audio=spec.audio,
     )
     terms = run.run("terms", terms_stage, script=script, llm=llm)
+    social = run.run("social", social_stage, script=script, llm=llm) if llm else None
     narration = run.run(
         "narration",
         narration_stage,
@@ -261,6 +264,7 @@ def video_flow(spec: VideoSpec, out_dir: str | None = None) -> VideoResult:
             for c in materials.clips
         ],
         script_source=script.source,
+        social=social,
         voice=narration.voice,
         music=str(music) if music else None,
         encoder=renders[0].encoder,

@@ -73,7 +73,7 @@ class ContentInputs(CachePolicy):
 
 @dataclass
 class ModuleSource(CachePolicy):
-    """Key on the source of the whole module that defines the task.
+    """Key on the task's name and the source of the whole module that defines it.
 
     Prefect's TASK_SOURCE hashes only the decorated function; here the engine it calls lives
     in the same module, and a change to the engine must invalidate the cache too.
@@ -87,7 +87,9 @@ class ModuleSource(CachePolicy):
         **kwargs: Any,
     ) -> str | None:
         module = inspect.getmodule(task_ctx.task.fn)
-        return hash_objects(inspect.getsource(module), raise_on_failure=True)
+        # The task's name too: two stages of one module given the same inputs (terms and
+        # social both take the script) must not share a cache entry.
+        return hash_objects(task_ctx.task.name, inspect.getsource(module), raise_on_failure=True)
 
 
 STAGE_CACHE = ModuleSource() + ContentInputs()

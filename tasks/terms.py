@@ -74,3 +74,19 @@ def make_terms(script: Script, count: int = 6) -> list[str]:
 @stage("terms")
 def terms_stage(script: Script, llm: list[str]) -> list[str]:
     return make_terms(script)
+
+
+@stage("social")
+def social_stage(script: Script, llm: list[str]) -> dict[str, object] | None:
+    """Title, description and hashtags to post with the video, when an LLM is configured.
+
+    A social text is a nicety: if no provider answers, the run goes on without one.
+    """
+    chain = configured_llm()
+    if chain is None:
+        return None
+    try:
+        return chain.social(script.text, script.language).model_dump()
+    except (StageError, BadInput) as exc:
+        log.warning("no social metadata: %s", exc)
+        return None

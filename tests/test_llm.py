@@ -1,5 +1,6 @@
 """LLM providers through their real SDKs against local fakes of their wire formats."""
 
+import json
 import time
 
 import pytest
@@ -240,16 +241,23 @@ def _cli_env(fake, **extra: str) -> dict[str, str]:
 
 
 def test_cli_makes_a_video_from_a_topic_and_logs_no_secret(fake, tmp_path):
-    import json
     import subprocess
 
     from .test_cli import MPT, REPO
 
+    social = json.dumps(
+        {
+            "title": "Why coffee **wakes** you",
+            "description": "A cup explained.",
+            "hashtags": ["coffee", "#Morning Routine", "#coffee"],
+        }
+    )
     fake.route(
         "POST",
         "/v1/chat/completions",
         Reply(body=openai_chat(SCRIPT_JSON)),
         Reply(body=openai_chat(TERMS_JSON)),
+        Reply(body=openai_chat(social)),
     )
     out = tmp_path / "out"
     proc = subprocess.run(
@@ -274,6 +282,12 @@ def test_cli_makes_a_video_from_a_topic_and_logs_no_secret(fake, tmp_path):
     assert manifest["script_source"] == "openai"
     assert manifest["terms"] == ["coffee beans", "morning coffee", "coffee farm"]
     assert "Caffeine blocks the signals" in manifest["script"]
+    assert manifest["social"] == {
+        "title": "Why coffee wakes you",
+        "description": "A cup explained.",
+        "hashtags": ["#coffee", "#MorningRoutine"],
+    }
+    assert manifest["stages"]["social"]["state"] == "Completed"
     everything = (
         proc.stdout
         + proc.stderr
