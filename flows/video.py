@@ -291,6 +291,7 @@ def _report(result: VideoResult, words: int) -> None:
             f"# {result.title}\n\n"
             f"**Video:** `{result.video}` — {result.width}×{result.height}, "
             f"{result.duration_s:.2f} s\n\n"
+            f"**Script by:** {result.script_source} · "
             f"**Voice:** {result.voice} · **Music:** {result.music or 'none'} · "
             f"**Seed:** {result.seed} · **Words:** {words}\n\n"
             f"**Terms:** {', '.join(result.terms)}\n\n"

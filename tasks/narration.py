@@ -215,6 +215,29 @@ def _synth_network(
     return speech.samples, speech.sample_rate, speech.words
 
 
+def _words_from_speech(
+    sentences: list[SentenceTiming], which: list[int], audio: Path, duration: float
+) -> None:
+    """Word times for sentences whose voice reported none, from offline recognition of the
+    narration (the sentences' own bounds were measured already and are kept)."""
+    from tasks.alignment import align, transcribe
+
+    heard = align([s.text for s in sentences], transcribe(audio), duration)
+    for i in which:
+        sentence = sentences[i]
+        words = heard[i].words if i < len(heard) and heard[i].text == sentence.text else []
+        if len(words) != len(sentence.words):
+            continue
+        sentence.words = [
+            WordTiming(
+                text=w.text,
+                start_s=min(max(w.start_s, sentence.start_s), sentence.end_s),
+                end_s=min(max(w.end_s, sentence.start_s), sentence.end_s),
+            )
+            for w in words
+        ]
+
+
 def synthesize(
     script: Script, voice_id: str, rate: float, pause_s: float, out_dir: Path
 ) -> Narration:
@@ -260,6 +283,7 @@ def _assemble(
 
     pieces: list[np.ndarray] = []
     sentences: list[SentenceTiming] = []
+    estimated: list[int] = []  # sentences whose provider gave no word times
     cursor = 0
     sample_rate = 0
     for text in script.sentences:
@@ -279,6 +303,8 @@ def _assemble(
             ]
         else:
             words = word_timings(text, start, end)
+            if engine in NETWORK_ENGINES:
+                estimated.append(len(sentences))
         sentences.append(
             SentenceTiming(text=text, start_s=round(start, 3), end_s=round(end, 3), words=words)
         )
@@ -296,6 +322,8 @@ def _assemble(
         wav.setframerate(sample_rate)
         wav.writeframes(audio.tobytes())
     duration = len(audio) / sample_rate
+    if estimated:
+        _words_from_speech(sentences, estimated, audio_path, duration)
     timings_path = write_text_atomic(
         out_dir / "timings.json",
         json.dumps(

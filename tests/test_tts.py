@@ -6,7 +6,7 @@ import wave
 import numpy as np
 import pytest
 
-from tasks.narration import synthesize
+from tasks.narration import synthesize, word_timings
 from tasks.script import make_script
 
 from .conftest import ffmpeg
@@ -168,3 +168,32 @@ def test_cli_lists_edge_voices(monkeypatch):
     result = CliRunner().invoke(app, ["voices", "--provider", "edge"])
     assert result.exit_code == 0
     assert result.output.strip() == "edge:en-US-AriaNeural\ten-US"
+
+
+def test_words_of_a_voice_without_timings_come_from_recognition(env, fake, tmp_path):
+    """OpenAI TTS reports no word times: recognition of the narration supplies them."""
+    reference = synthesize(
+        make_script("", SCRIPT), "piper:en_US-joe-medium", 1.0, 0.0, tmp_path / "ref"
+    )
+    with wave.open(str(reference.audio)) as w:
+        rate, data = w.getframerate(), w.readframes(w.getnframes())
+    samples = np.frombuffer(data, np.int16)
+    cut = int(reference.sentences[0].end_s * rate) + rate // 20
+    replies = []
+    for part in (samples[:cut], samples[cut:]):  # one reply per sentence, as the API would
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(part.tobytes())
+        replies.append(Reply(body=buf.getvalue(), headers={"content-type": "audio/wav"}))
+    fake.route("POST", "/v1/audio/speech", *replies)
+    env(MPT_OPENAI__API_KEY=KEY, MPT_OPENAI__BASE_URL=f"{fake.url}/v1")
+    n = speak("openai:alloy", tmp_path / "out")
+    words = n.sentences[0].words
+    first = n.sentences[0]
+    proportional = [w.start_s for w in word_timings(first.text, first.start_s, first.end_s)]
+    assert [w.start_s for w in words] != proportional  # measured, not spread evenly
+    assert all(n.sentences[0].start_s <= w.start_s <= n.sentences[0].end_s for w in words)
+    assert words == sorted(words, key=lambda w: w.start_s)
