@@ -17,6 +17,8 @@ from prefect.blocks.core import Block
 from pydantic import BaseModel, SecretStr
 
 from blocks.calls import ProviderError, by_status, classify, http_request, short
+from tasks.errors import StageError
+from tasks.media import decode_mono
 
 NETWORK_ENGINES = ("edge", "azure", "openai", "sovits")
 
@@ -32,24 +34,12 @@ class Speech(BaseModel):
 
 def decode_audio(data: bytes) -> tuple[np.ndarray, int]:
     """Any container/codec a provider sends (WAV, MP3, ...) → mono int16 samples."""
-    import av
-
     if not data:
         raise ProviderError("transient", "empty audio")
     try:
-        with av.open(io.BytesIO(data)) as container:
-            stream = container.streams.audio[0]
-            rate = stream.codec_context.sample_rate or 24000
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
-            chunks = [
-                frame.to_ndarray().reshape(-1)
-                for packet in container.decode(stream)
-                for frame in resampler.resample(packet)
-            ]
-            chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
-    except (av.error.FFmpegError, IndexError) as exc:
-        raise ProviderError("fatal", f"reply is not audio ({short(str(exc))})") from None
-    return (np.concatenate(chunks).astype(np.int16) if chunks else np.zeros(0, np.int16)), rate
+        return decode_mono(io.BytesIO(data))
+    except StageError as exc:
+        raise ProviderError("fatal", f"reply is {short(str(exc))}") from None
 
 
 def _post(url: str, timeout_s: float, **kwargs: Any) -> bytes:

@@ -8,14 +8,14 @@ file the user brings (`--audio`). The Whisper model (tiny.en) ships inside the P
 from __future__ import annotations
 
 import re
-import wave
 from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from tasks.errors import BadInput
+from tasks.errors import BadInput, StageError
+from tasks.media import decode_mono, read_wav, write_wav
 from tasks.narration import Narration, SentenceTiming, WordTiming, split_words
 
 
@@ -91,9 +91,7 @@ def _snap_to_speech(timed: list[SentenceTiming], wav: Path) -> list[SentenceTimi
     (and its last word) where its sound actually stops."""
     from tasks.narration import SILENCE_THRESHOLD
 
-    with wave.open(str(wav)) as w:
-        rate = w.getframerate()
-        samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    samples, rate = read_wav(wav)
     window = max(1, rate // 50)  # 20 ms: ignore single-sample clicks
     for s in timed:
         a, b = int(s.start_s * rate), int(s.end_s * rate)
@@ -109,30 +107,13 @@ def _snap_to_speech(timed: list[SentenceTiming], wav: Path) -> list[SentenceTimi
 
 def to_wav(audio: Path, out: Path) -> tuple[Path, float, int]:
     """The user's file (any format ffmpeg reads) as mono 16-bit WAV; its duration and rate."""
-    import av
-
-    from tasks.files import atomic_path
-
     try:
-        with av.open(str(audio)) as container:
-            stream = container.streams.audio[0]
-            rate = stream.codec_context.sample_rate or 22050
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
-            chunks = [
-                f.to_ndarray().reshape(-1)
-                for packet in container.decode(stream)
-                for f in resampler.resample(packet)
-            ]
-    except (av.error.FFmpegError, IndexError):
+        samples, rate = decode_mono(audio)
+    except StageError:
         raise BadInput(f"audio file is not readable audio: {audio.name}") from None
-    samples = np.concatenate(chunks).astype(np.int16) if chunks else np.zeros(0, np.int16)
     if samples.size < rate // 2:
         raise BadInput(f"audio file is too short to narrate: {audio.name}")
-    with atomic_path(out) as tmp, wave.open(str(tmp), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(samples.tobytes())
+    write_wav(out, samples, rate)
     return out, samples.size / rate, rate
 
 

@@ -7,12 +7,14 @@ import subprocess
 import tempfile
 import threading
 import time
+import wave
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import av
+import numpy as np
 from pydantic import BaseModel
 
 from tasks.errors import StageError
@@ -197,3 +199,36 @@ def probe(path: Path) -> MediaInfo:
     except (av.error.FFmpegError, StopIteration, OSError, UnicodeDecodeError) as exc:
         raise StageError(f"{path.name} is not a readable media file ({exc})") from None
     raise StageError(f"{path.name} has no audio or video stream")
+
+
+def decode_mono(source: Path | BinaryIO) -> tuple[np.ndarray, int]:
+    """Any audio ffmpeg reads (a file or bytes in memory) → mono int16 samples and its rate."""
+    try:
+        with av.open(source if not isinstance(source, Path) else str(source)) as container:
+            stream = container.streams.audio[0]
+            rate = stream.codec_context.sample_rate or 24000
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+            frames = [f for packet in container.decode(stream) for f in resampler.resample(packet)]
+            frames += resampler.resample(None)  # what the resampler still holds
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise StageError(f"not readable audio ({exc})") from None
+    chunks = [f.to_ndarray().reshape(-1) for f in frames]
+    return (np.concatenate(chunks).astype(np.int16) if chunks else np.zeros(0, np.int16)), rate
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """A 16-bit mono WAV's samples and rate."""
+    with wave.open(str(path), "rb") as wav:
+        return np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16), wav.getframerate()
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
+    """16-bit mono WAV, written under a temporary name and renamed into place."""
+    from tasks.files import atomic_path
+
+    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(samples.astype(np.int16).tobytes())
+    return path

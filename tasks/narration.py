@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import wave
 from functools import lru_cache
 from pathlib import Path
 from threading import Lock
@@ -22,7 +21,8 @@ import numpy as np
 from pydantic import BaseModel
 
 from tasks.errors import BadInput, StageError
-from tasks.files import atomic_path, write_text_atomic
+from tasks.files import write_text_atomic
+from tasks.media import read_wav, write_wav
 from tasks.script import _CJK, Script
 from tasks.stage import stage, stage_dir
 
@@ -162,10 +162,7 @@ def _synth_espeak(voice: Voice, text: str, rate: float) -> tuple[np.ndarray, int
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0 or not out.exists():
             raise StageError(f"espeak-ng failed: {proc.stderr.strip()[:200]}")
-        with wave.open(str(out), "rb") as wav:
-            rate_hz = wav.getframerate()
-            audio = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
-    return audio, rate_hz
+        return read_wav(out)
 
 
 def _speech_extent(audio: np.ndarray) -> tuple[int, int]:
@@ -316,11 +313,7 @@ def _assemble(
     pieces.pop()  # no pause after the last sentence
     audio = np.concatenate(pieces)
     audio_path = out_dir / "narration.wav"
-    with atomic_path(audio_path) as tmp, wave.open(str(tmp), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(sample_rate)
-        wav.writeframes(audio.tobytes())
+    write_wav(audio_path, audio, sample_rate)
     duration = len(audio) / sample_rate
     if estimated:
         _words_from_speech(sentences, estimated, audio_path, duration)
