@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format system-deps services bench clean
+.PHONY: demo test lint format system-deps services stack stack-down bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,13 @@ demo: $(STAMP) system-deps
 
 services:
 	@bash deployments/start-services.sh
+
+# The service on this machine: Prefect server, work pools, deployments, workers, REST facade.
+stack: $(STAMP) system-deps
+	@bash deployments/stack.sh up
+
+stack-down:
+	@bash deployments/stack.sh down
 
 test: $(STAMP) system-deps services
 	$(BIN)/ruff check .

@@ -407,6 +407,58 @@ def providers_check() -> None:
         raise typer.Exit(1)
 
 
+keys_app = typer.Typer(no_args_is_help=True, help="API keys of the REST service (admin).")
+app.add_typer(keys_app, name="keys")
+
+
+def _catalog() -> object:
+    """The catalog module, migrated; one error line when PostgreSQL does not answer."""
+    import psycopg
+
+    from api import catalog
+
+    try:
+        catalog.migrate()
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _fail(f"catalog unavailable at {catalog.database_url()}: {first}", 1) from None
+    return catalog
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="viewer, creator or admin.")] = "creator",
+    owner: Annotated[
+        str | None, typer.Option(help="Whose tasks the key sees (default: its own id).")
+    ] = None,
+) -> None:
+    """Create a key and print it once: only its hash is stored."""
+    if role not in ("viewer", "creator", "admin"):
+        raise _fail(f"unknown role '{role}'; valid roles: viewer, creator, admin")
+    if owner is not None and not (1 <= len(owner) <= 100 and owner.isprintable()):
+        raise _fail("owner must be 1 to 100 printable characters")
+    catalog = _catalog()
+    key_id, key = catalog.create_key(role, owner)  # type: ignore[attr-defined]
+    typer.echo(key)
+    typer.echo(f"key {key_id} ({role}) created; it is shown only now", err=True)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Keys by id, owner and role (never the keys themselves)."""
+    for row in _catalog().list_keys():  # type: ignore[attr-defined]
+        revoked = f"\trevoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else ""
+        typer.echo(f"{row.id}\t{row.owner}\t{row.role}\t{row.created_at:%Y-%m-%d %H:%M}{revoked}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The id `keys list` shows.")]) -> None:
+    """Revoke a key: it answers 401 from then on."""
+    if not _catalog().revoke_key(key_id):  # type: ignore[attr-defined]
+        raise _fail(f"no active key with id {key_id}")
+    typer.echo(f"key {key_id} revoked")
+
+
 def main() -> None:
     try:
         app()

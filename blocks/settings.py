@@ -92,6 +92,35 @@ QwenProvider = _provider(
 )
 
 
+DEFAULT_DATABASE_URL = "postgresql://mpt:mpt@127.0.0.1:5432/mpt"
+
+
+class ApiSettings(BaseModel):
+    """The REST facade's limits; every one is refused with a 422 or 429 naming it."""
+
+    rate_limit_per_min: int = Field(60, ge=1, description="Creates per key per minute.")
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body.")
+    max_topic_chars: int = Field(300, ge=1, le=500)
+    max_script_chars: int = Field(20_000, ge=1, le=100_000)
+    max_video_count: int = Field(3, ge=1, le=5)
+    prefect_timeout_s: float = Field(5.0, gt=0, description="Each call to the Prefect API.")
+    state_ttl_s: float = Field(
+        1.0, ge=0, description="How long a run's Prefect state is reused between reads."
+    )
+    input_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Extra folders a request may name for music, materials or narration "
+        "(the output root and the music folder always may).",
+    )
+
+    @field_validator("input_roots", mode="before")
+    @classmethod
+    def _split_paths(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(v.strip()) for v in value.split(",") if v.strip()]
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MPT_",
@@ -146,6 +175,13 @@ class Settings(BaseSettings):
     llm_attempts: int = Field(
         3, ge=1, le=10, description="Tries per LLM provider on transient faults or bad output."
     )
+
+    database_url: str | None = Field(
+        None,
+        description="PostgreSQL for the service's catalog (and Prefect's server under "
+        "`make stack`); unset, runs report to no catalog.",
+    )
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     work_dir: Path = Field(
         default_factory=_default_work_dir,

@@ -10,6 +10,7 @@ from uuid import UUID
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 Listener = Callable[[str, str, float], None]  # (stage, state, seconds)
+Sink = Callable[[float, str | None], None]  # (percent, stage now running or None)
 _listeners: ContextVar[tuple[Listener, ...]] = ContextVar("mpt_progress_listeners", default=())
 
 
@@ -25,8 +26,9 @@ def listening(listener: Listener) -> Iterator[None]:
 class Progress:
     """Tracks finished stages of one run and mirrors them to the run's progress artifact."""
 
-    def __init__(self, stages: list[str]) -> None:
+    def __init__(self, stages: list[str], sink: Sink | None = None) -> None:
         self.stages = stages
+        self.sink = sink  # the service catalog's row for this run, when there is one
         self.done = 0
         self.artifact_id: UUID | None = create_progress_artifact(
             progress=0.0, key="video-progress", description="Stages finished, in %"
@@ -37,6 +39,8 @@ class Progress:
         _current.set(self)
 
     def started(self, stage: str) -> None:
+        if self.sink is not None:
+            self.sink(100.0 * self.done / len(self.stages), stage)
         for listener in _listeners.get():
             listener(stage, "Running", 0.0)
 
@@ -58,6 +62,8 @@ class Progress:
             return
         self._last_sent = percent
         update_progress_artifact(self.artifact_id, round(percent, 1))
+        if self.sink is not None:
+            self.sink(percent, None)
 
 
 _current: ContextVar[Progress | None] = ContextVar("mpt_progress", default=None)

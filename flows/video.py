@@ -1,7 +1,8 @@
 """The video flow: script → terms → narration → materials → subtitles → render → publish.
 
 Every stage is a cached Prefect task, so a rerun of the same spec does no work, and a change
-(say, only the music) reruns only the stages that depend on it.
+(say, only the music) reruns only the stages that depend on it. `output` stops it early for
+the service's narration-only and narration + subtitles requests.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any, Literal
 
 from prefect import flow
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 from pydantic import BaseModel
 
+from api.catalog import RunReporter
 from blocks.llm import configured_llm, llm_fingerprint
 from blocks.settings import get_settings
 from flows.progress import Progress
@@ -23,13 +25,24 @@ from flows.spec import VideoSpec
 from tasks.errors import BadInput, StageError
 from tasks.materials import materials_stage
 from tasks.narration import narration_stage
-from tasks.publish import Published, publish_stage, write_manifest
+from tasks.publish import (
+    Published,
+    PublishedNarration,
+    publish_narration_stage,
+    publish_stage,
+    write_manifest,
+)
 from tasks.render import RenderOptions, pick_music, render_stage
 from tasks.script import count_words, make_script, script_stage
 from tasks.subtitles import resolve_font, subtitles_stage
 from tasks.terms import social_stage, terms_stage
 
 STAGES = ["script", "terms", "narration", "materials", "subtitles", "render", "publish"]
+PARTIAL_STAGES = {
+    "audio": ["script", "narration", "publish"],
+    "subtitles": ["script", "narration", "subtitles", "publish"],
+}
+Output = Literal["video", "audio", "subtitles"]
 
 
 class StageRecord(BaseModel):
@@ -95,7 +108,29 @@ def preflight(spec: VideoSpec) -> None:
     resolve_font(spec.subtitles.font, spec.script or spec.topic)
 
 
+class NarrationResult(BaseModel):
+    """What a narration-only (or narration + subtitles) run produced."""
+
+    audio: str
+    subtitles_srt: str | None
+    subtitles_ass: str | None
+    script_txt: str
+    duration_s: float
+    title: str
+    script: str
+    language: str
+    sentences: list[SentenceOut]
+    voice: str
+    flow_run_id: str | None
+    stages: dict[str, StageRecord]
+    warnings: list[str]
+    spec: dict[str, Any]
+
+
 def default_out_dir(spec: VideoSpec) -> Path:
+    # A deployment's run (from the service) gets a folder of its own, named by its id.
+    if flow_run.get_id() and deployment.get_id():
+        return get_settings().output_root / str(flow_run.get_id())
     slug = re.sub(r"[^\w]+", "-", (spec.topic or spec.script or "video")[:40]).strip("-").lower()
     return get_settings().output_root / (slug or "video")
 
@@ -115,12 +150,13 @@ def _intact(result: Any) -> bool:
 class _Runner:
     """Runs stages in order, recording each one's state and time for the manifest."""
 
-    def __init__(self) -> None:
-        self.progress = Progress(STAGES)
+    def __init__(self, stages: list[str], reporter: RunReporter | None) -> None:
+        self.stages = stages
+        self.progress = Progress(stages, sink=reporter.progress if reporter else None)
         self.records: dict[str, StageRecord] = {}
 
     def run(self, name: str, task: Any, **kwargs: Any) -> Any:
-        if name in STAGES:  # optional extras (social) are recorded but not progress steps
+        if name in self.stages:  # optional extras (social) are recorded, not progress steps
             self.progress.started(name)
         start = time.perf_counter()
         try:
@@ -146,17 +182,126 @@ class _Runner:
             self.records[name] = StageRecord(state=state, seconds=seconds)
             return
         self.records[name] = StageRecord(state=state, seconds=seconds)
-        if name in STAGES and name != "render":
+        if name in self.stages and name != "render":
             self.progress.finished(name, state, seconds)
 
 
+def _reporter(output: Output, spec: VideoSpec) -> RunReporter | None:
+    """The catalog row of this run, when the service's database is configured."""
+    url, run_id = get_settings().database_url, flow_run.get_id()
+    if not url or not run_id:
+        return None
+    return RunReporter(str(run_id), output, spec.model_dump(mode="json"), url)
+
+
+def _relative_paths(files: dict[str, str | None]) -> dict[str, str]:
+    """Published files as paths under the output root, which is what the facade serves."""
+    root = get_settings().output_root.resolve()
+    out = {}
+    for name, path in files.items():
+        if path:
+            p = Path(path).resolve()
+            out[name] = str(p.relative_to(root)) if p.is_relative_to(root) else str(p)
+    return out
+
+
 @flow(name="video", log_prints=True, validate_parameters=True)
-def video_flow(spec: VideoSpec, out_dir: str | None = None) -> VideoResult:
-    """Make one finished short video (or `video_count` variants) from a topic or a script."""
+def video_flow(
+    spec: VideoSpec, out_dir: str | None = None, output: Output = "video"
+) -> VideoResult | NarrationResult:
+    """Make one finished short video (or `video_count` variants) from a topic or a script;
+    with `output` 'audio' or 'subtitles', only the narration (and its subtitles)."""
     preflight(spec)
     target = Path(out_dir) if out_dir else default_out_dir(spec)
+    reporter = _reporter(output, spec)
+    try:
+        if output == "video":
+            result: VideoResult | NarrationResult = _make_video(spec, target, reporter)
+            files = {"video": result.video, "srt": result.subtitles_srt}
+            files |= {f"video_{i + 1}": v for i, v in enumerate(result.videos[1:], start=1)}
+        else:
+            result = _make_narration(spec, target, reporter, output)
+            files = {"audio": result.audio, "srt": result.subtitles_srt}
+        files |= {"ass": result.subtitles_ass, "script": result.script_txt}
+        files["manifest"] = str(target / "manifest.json")
+        if reporter:
+            reporter.completed(str(target), _relative_paths(files), result.duration_s)
+        return result
+    except Exception as exc:
+        if reporter:
+            reporter.failed(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise
+    finally:
+        if reporter:
+            reporter.close()
+
+
+def _make_narration(
+    spec: VideoSpec, target: Path, reporter: RunReporter | None, output: Output
+) -> NarrationResult:
+    run = _Runner(PARTIAL_STAGES[output], reporter)
+    llm = llm_fingerprint()
+    script = run.run(
+        "script",
+        script_stage,
+        topic=spec.topic,
+        script=spec.script,
+        language=spec.language,
+        llm=[] if spec.script or spec.audio else llm,
+        audio=spec.audio,
+    )
+    narration = run.run(
+        "narration",
+        narration_stage,
+        script=script,
+        voice=spec.voice,
+        speech_rate=spec.speech_rate,
+        pause_s=spec.sentence_pause,
+        audio=spec.audio,
+    )
+    subtitles = None
+    if output == "subtitles":
+        subtitles = run.run(
+            "subtitles",
+            subtitles_stage,
+            narration=narration,
+            style=spec.subtitles.model_copy(update={"enabled": True}),
+            font=resolve_font(spec.subtitles.font, script.text),
+            size=spec.size,
+        )
+    published: PublishedNarration = run.run(
+        "publish",
+        publish_narration_stage,
+        narration=narration,
+        subtitles=subtitles,
+        script=script,
+        out_dir=str(target),
+    )
+    result = NarrationResult(
+        audio=str(published.audio),
+        subtitles_srt=str(published.subtitles_srt) if published.subtitles_srt else None,
+        subtitles_ass=str(published.subtitles_ass) if published.subtitles_ass else None,
+        script_txt=str(published.script_txt),
+        duration_s=narration.duration_s,
+        title=script.title,
+        script=script.text,
+        language=script.language,
+        sentences=[
+            SentenceOut(text=s.text, start_s=s.start_s, end_s=s.end_s) for s in narration.sentences
+        ],
+        voice=narration.voice,
+        flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None,
+        stages=run.records,
+        warnings=narration.warnings,
+        spec=spec.model_dump(mode="json"),
+    )
+    write_manifest(target, result)
+    return result
+
+
+def _make_video(spec: VideoSpec, target: Path, reporter: RunReporter | None) -> VideoResult:
     seed = spec.effective_seed()
-    run = _Runner()
+    run = _Runner(STAGES, reporter)
 
     llm = llm_fingerprint()
     script = run.run(

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from tasks.files import copy_atomic, sha256_file, write_text_atomic
+from tasks.narration import Narration
 from tasks.render import RenderResult
 from tasks.script import Script
 from tasks.stage import stage
@@ -42,8 +43,7 @@ def publish(
     videos = [copy_atomic(r.video, out_dir / video_name(i)) for i, r in enumerate(renders)]
     srt = copy_atomic(subtitles.srt, out_dir / "subtitles.srt")
     ass = copy_atomic(subtitles.ass, out_dir / "subtitles.ass")
-    text = script.text if script.language[:2] in {"zh", "ja"} else "\n".join(script.sentences)
-    script_txt = write_text_atomic(out_dir / "script.txt", text + "\n")
+    script_txt = write_text_atomic(out_dir / "script.txt", _script_text(script))
     files = [*videos, srt, ass, script_txt]
     return Published(
         out_dir=out_dir,
@@ -53,6 +53,49 @@ def publish(
         script_txt=script_txt,
         digests={p.name: sha256_file(p) for p in files},
     )
+
+
+class PublishedNarration(BaseModel):
+    """A narration-only run's files: the voice track, its subtitles when asked for, the text."""
+
+    out_dir: Path
+    audio: Path
+    subtitles_srt: Path | None
+    subtitles_ass: Path | None
+    script_txt: Path
+    digests: dict[str, str]
+
+    def files(self) -> list[Path]:
+        subs = [p for p in (self.subtitles_srt, self.subtitles_ass) if p is not None]
+        return [self.audio, *subs, self.script_txt]
+
+    def intact(self) -> bool:
+        return all(p.is_file() and sha256_file(p) == self.digests.get(p.name) for p in self.files())
+
+
+def publish_narration(
+    narration: Narration, subtitles: Subtitles | None, script: Script, out_dir: Path
+) -> PublishedNarration:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    audio = copy_atomic(narration.audio, out_dir / f"narration{narration.audio.suffix}")
+    srt = copy_atomic(subtitles.srt, out_dir / "subtitles.srt") if subtitles else None
+    ass = copy_atomic(subtitles.ass, out_dir / "subtitles.ass") if subtitles else None
+    script_txt = write_text_atomic(out_dir / "script.txt", _script_text(script))
+    published = PublishedNarration(
+        out_dir=out_dir,
+        audio=audio,
+        subtitles_srt=srt,
+        subtitles_ass=ass,
+        script_txt=script_txt,
+        digests={},
+    )
+    published.digests = {p.name: sha256_file(p) for p in published.files()}
+    return published
+
+
+def _script_text(script: Script) -> str:
+    text = script.text if script.language[:2] in {"zh", "ja"} else "\n".join(script.sentences)
+    return text + "\n"
 
 
 def write_manifest(out_dir: Path, manifest: BaseModel) -> Path:
@@ -70,3 +113,10 @@ def publish_stage(
     # out_dir is a string on purpose: as a Path to an existing folder it would be keyed by
     # its contents, which this very stage changes.
     return publish(renders, subtitles, script, Path(out_dir))
+
+
+@stage("publish-narration")
+def publish_narration_stage(
+    narration: Narration, subtitles: Subtitles | None, script: Script, out_dir: str
+) -> PublishedNarration:
+    return publish_narration(narration, subtitles, script, Path(out_dir))

@@ -1,0 +1,113 @@
+"""The REST facade: `uvicorn --factory api.app:create_app`. Routes live under /api/v1.
+
+It creates flow runs of the deployments in prefect.yaml and answers from the catalog; it
+never renders anything itself, so it stays small and fast however busy the workers are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from redis.asyncio import Redis
+
+from api.catalog import database_url, migrate
+from api.limits import BodyLimitMiddleware
+from api.metrics import Metrics, MetricsMiddleware
+from api.routes import files, system, tasks
+from api.runs import PrefectUnavailable, Runs
+from api.services import Services
+from blocks.settings import Settings, get_settings
+
+log = logging.getLogger("api")
+DEFAULT_PREFECT_API = "http://127.0.0.1:4200/api"
+
+
+def _one_line(exc: RequestValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+    msg = re.sub(r"^(Value|Assertion) error, ", "", str(err.get("msg", "invalid request")))
+    return f"{loc}: {msg}" if loc else msg
+
+
+def create_app(settings: Settings | None = None, prefect_api_url: str | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    prefect_api_url = prefect_api_url or os.environ.get("PREFECT_API_URL") or DEFAULT_PREFECT_API
+    db_url = settings.database_url or database_url()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        migrated = True
+        try:
+            await asyncio.to_thread(migrate, db_url)
+        except psycopg.Error as exc:
+            # Keep serving: /health says what is wrong and migrations run when it answers.
+            log.error("catalog not ready (PostgreSQL): %s", str(exc).splitlines()[0])
+            migrated = False
+        pool = AsyncConnectionPool(
+            db_url, min_size=2, max_size=10, timeout=5, open=False, kwargs={"autocommit": True}
+        )
+        await pool.open(wait=False)
+        redis = Redis.from_url(
+            settings.redis_url or "redis://127.0.0.1:6379/0",
+            socket_timeout=0.5,
+            socket_connect_timeout=0.5,
+        )
+        output_root = settings.output_root.expanduser().resolve()
+        output_root.mkdir(parents=True, exist_ok=True)
+        async with Runs(
+            prefect_api_url, settings.api.prefect_timeout_s, settings.api.state_ttl_s
+        ) as runs:
+            app.state.services = Services(
+                settings=settings,
+                output_root=output_root,
+                pool=pool,
+                redis=redis,
+                runs=runs,
+                metrics=metrics,
+                database_url=db_url,
+                migrated=migrated,
+            )
+            try:
+                yield
+            finally:
+                await pool.close()
+                await redis.aclose()
+
+    app = FastAPI(
+        title="MoneyPrinterTurbo++",
+        version="1",
+        summary="Short videos from a topic or a script: create runs, follow them, fetch files.",
+        lifespan=lifespan,
+    )
+    for module in (tasks, files, system):
+        app.include_router(module.router, prefix="/api/v1")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _one_line(exc)}, status_code=422)
+
+    @app.exception_handler(psycopg.Error)
+    @app.exception_handler(PoolTimeout)
+    async def _catalog_down(request: Request, exc: Exception) -> JSONResponse:
+        log.error("catalog error: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        return JSONResponse({"detail": "the catalog (PostgreSQL) is not answering"}, 503)
+
+    @app.exception_handler(PrefectUnavailable)
+    async def _prefect_down(request: Request, exc: PrefectUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, 503)
+
+    # Outermost first: metrics see every answer, including a refused body.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,286 @@
+"""The service catalog in PostgreSQL: API keys and one row per flow run.
+
+Everything lives in the schema `mpt`, so the catalog can share a database with Prefect's own
+server. Migrations are the numbered SQL files in api/migrations, applied once each, in order,
+under an advisory lock so two processes starting together do not race.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel
+
+from blocks.settings import DEFAULT_DATABASE_URL, get_settings
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_LOCK_ID = 0x6D7074  # "mpt": the advisory lock that serialises migrations
+
+Role = Literal["viewer", "creator", "admin"]
+Kind = Literal["video", "audio", "subtitles"]
+RunState = Literal["queued", "running", "completed", "failed", "cancelled"]
+TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+ROLES: tuple[Role, ...] = ("viewer", "creator", "admin")
+
+
+class Principal(BaseModel):
+    """Who is calling: the key's id, the owner its runs belong to, and its role."""
+
+    key_id: str
+    owner: str
+    role: Role
+
+    def may(self, role: Role) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+class KeyRow(BaseModel):
+    id: str
+    owner: str
+    role: Role
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class VideoRow(BaseModel):
+    flow_run_id: UUID
+    owner: str | None
+    kind: Kind
+    spec: dict[str, Any]
+    state: RunState
+    progress: float
+    stage: str | None
+    error: str | None
+    out_dir: str | None
+    paths: dict[str, str]
+    duration_s: float | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def database_url() -> str:
+    return get_settings().database_url or DEFAULT_DATABASE_URL
+
+
+def migrate(url: str | None = None) -> list[str]:
+    """Apply the migrations not yet applied; returns the names applied now."""
+    applied_now: list[str] = []
+    with psycopg.connect(url or database_url(), connect_timeout=5) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+        conn.execute("CREATE SCHEMA IF NOT EXISTS mpt")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS mpt.schema_migrations ("
+            " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r[0] for r in conn.execute("SELECT name FROM mpt.schema_migrations")}
+        for path in sorted(MIGRATIONS.glob("*.sql")):
+            if path.name in done:
+                continue
+            conn.execute(path.read_text())
+            conn.execute("INSERT INTO mpt.schema_migrations (name) VALUES (%s)", (path.name,))
+            applied_now.append(path.name)
+    return applied_now
+
+
+# --- API keys -------------------------------------------------------------------------------
+
+
+def hash_key(key: str) -> str:
+    # Keys are 256 random bits, so a plain digest is as strong as a slow password hash here
+    # and keeps each request's lookup to one indexed query.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(role: Role, owner: str | None = None, url: str | None = None) -> tuple[str, str]:
+    """A new key: returns (key id, the key). Only its hash is stored."""
+    key_id = secrets.token_hex(4)
+    key = f"mpt_{key_id}_{secrets.token_urlsafe(32)}"
+    with psycopg.connect(url or database_url(), connect_timeout=5) as conn:
+        conn.execute(
+            "INSERT INTO mpt.api_keys (id, key_hash, owner, role) VALUES (%s, %s, %s, %s)",
+            (key_id, hash_key(key), owner or key_id, role),
+        )
+    return key_id, key
+
+
+def list_keys(url: str | None = None) -> list[KeyRow]:
+    with psycopg.connect(url or database_url(), connect_timeout=5, row_factory=dict_row) as c:
+        rows = c.execute(
+            "SELECT id, owner, role, created_at, revoked_at FROM mpt.api_keys ORDER BY created_at"
+        ).fetchall()
+    return [KeyRow(**r) for r in rows]
+
+
+def revoke_key(key_id: str, url: str | None = None) -> bool:
+    with psycopg.connect(url or database_url(), connect_timeout=5) as conn:
+        cur = conn.execute(
+            "UPDATE mpt.api_keys SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL",
+            (key_id,),
+        )
+        return cur.rowcount == 1
+
+
+_VIDEO_COLUMNS = (
+    "flow_run_id, owner, kind, spec, state, progress, stage, error, out_dir, paths, "
+    "duration_s, created_at, finished_at"
+)
+
+
+# --- Async access for the facade ------------------------------------------------------------
+
+
+async def principal_for(conn: psycopg.AsyncConnection, key: str) -> Principal | None:
+    cur = await conn.execute(
+        "SELECT id, owner, role FROM mpt.api_keys WHERE key_hash = %s AND revoked_at IS NULL",
+        (hash_key(key),),
+    )
+    row = await cur.fetchone()
+    return Principal(key_id=row[0], owner=row[1], role=row[2]) if row else None
+
+
+async def record_created(
+    conn: psycopg.AsyncConnection,
+    flow_run_id: UUID,
+    owner: str,
+    kind: Kind,
+    spec: dict[str, Any],
+    out_dir: str,
+) -> None:
+    # The flow may already have reported (a very fast worker): keep its state, add ours.
+    await conn.execute(
+        "INSERT INTO mpt.videos (flow_run_id, owner, kind, spec, out_dir) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (flow_run_id) DO UPDATE SET "
+        "owner = EXCLUDED.owner, kind = EXCLUDED.kind, spec = EXCLUDED.spec",
+        (flow_run_id, owner, kind, Jsonb(spec), out_dir),
+    )
+
+
+async def get_video(conn: psycopg.AsyncConnection, flow_run_id: UUID) -> VideoRow | None:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"SELECT {_VIDEO_COLUMNS} FROM mpt.videos WHERE flow_run_id = %s", (flow_run_id,)
+    )
+    row = await cur.fetchone()
+    return VideoRow(**row) if row else None
+
+
+async def list_videos(
+    conn: psycopg.AsyncConnection, owner: str | None, limit: int, offset: int
+) -> tuple[list[VideoRow], int]:
+    """A page of runs, newest first; `owner` None lists everyone's (admin)."""
+    where, args = ("WHERE owner = %s", [owner]) if owner is not None else ("", [])
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"SELECT {_VIDEO_COLUMNS} FROM mpt.videos {where} "
+        "ORDER BY created_at DESC, flow_run_id LIMIT %s OFFSET %s",
+        [*args, limit, offset],
+    )
+    rows = [VideoRow(**r) for r in await cur.fetchall()]
+    cur2 = await conn.execute(f"SELECT count(*) FROM mpt.videos {where}", args)
+    total = (await cur2.fetchone())[0]
+    return rows, total
+
+
+async def set_state(
+    conn: psycopg.AsyncConnection,
+    flow_run_id: UUID,
+    state: RunState,
+    error: str | None = None,
+    paths: dict[str, str] | None = None,
+    duration_s: float | None = None,
+) -> None:
+    """A state learnt from Prefect; a terminal state never goes back."""
+    terminal = state in TERMINAL
+    await conn.execute(
+        "UPDATE mpt.videos SET state = %s, error = coalesce(%s, error), "
+        "paths = CASE WHEN %s::jsonb = '{}'::jsonb THEN paths ELSE %s::jsonb END, "
+        "duration_s = coalesce(%s, duration_s), "
+        "progress = CASE WHEN %s = 'completed' THEN 100 ELSE progress END, "
+        "finished_at = CASE WHEN %s THEN coalesce(finished_at, now()) ELSE finished_at END "
+        "WHERE flow_run_id = %s AND state NOT IN ('completed', 'failed', 'cancelled')",
+        (
+            state,
+            error,
+            Jsonb(paths or {}),
+            Jsonb(paths or {}),
+            duration_s,
+            state,
+            terminal,
+            flow_run_id,
+        ),
+    )
+
+
+async def count_by_state(conn: psycopg.AsyncConnection) -> dict[str, int]:
+    cur = await conn.execute("SELECT state, count(*) FROM mpt.videos GROUP BY state")
+    return {state: n for state, n in await cur.fetchall()}
+
+
+# --- Sync reports from a running flow -------------------------------------------------------
+
+
+class RunReporter:
+    """Writes a flow run's progress and outcome to its catalog row, from the flow's process.
+
+    Reporting never fails a render: a catalog that cannot be reached is logged once and then
+    left alone (the facade reconciles the row from Prefect's state when it is next read).
+    """
+
+    def __init__(self, flow_run_id: str, kind: Kind, spec: dict[str, Any], url: str) -> None:
+        self.flow_run_id = flow_run_id
+        self.url = url
+        self.conn: psycopg.Connection | None = None
+        self.broken = False
+        self._write(
+            "INSERT INTO mpt.videos (flow_run_id, kind, spec, state) VALUES (%s, %s, %s, "
+            "'running') ON CONFLICT (flow_run_id) DO UPDATE SET state = 'running' "
+            "WHERE mpt.videos.state NOT IN ('completed', 'failed', 'cancelled')",
+            (flow_run_id, kind, Jsonb(spec)),
+        )
+
+    def _write(self, sql: str, args: tuple[Any, ...]) -> None:
+        if self.broken:
+            return
+        try:
+            if self.conn is None or self.conn.closed:
+                self.conn = psycopg.connect(self.url, connect_timeout=3, autocommit=True)
+            self.conn.execute(sql, args)
+        except psycopg.Error as exc:
+            import logging
+
+            logging.getLogger(__name__).warning("catalog not updated: %s", exc)
+            self.broken = True
+
+    def progress(self, percent: float, stage: str | None) -> None:
+        self._write(
+            "UPDATE mpt.videos SET progress = %s, stage = coalesce(%s, stage) "
+            "WHERE flow_run_id = %s",
+            (round(percent, 1), stage, self.flow_run_id),
+        )
+
+    def completed(self, out_dir: str, paths: dict[str, str], duration_s: float) -> None:
+        self._write(
+            "UPDATE mpt.videos SET state = 'completed', progress = 100, stage = 'publish', "
+            "out_dir = %s, paths = %s, duration_s = %s, finished_at = now() "
+            "WHERE flow_run_id = %s",
+            (out_dir, Jsonb(paths), duration_s, self.flow_run_id),
+        )
+
+    def failed(self, error: str) -> None:
+        self._write(
+            "UPDATE mpt.videos SET state = 'failed', error = %s, finished_at = now() "
+            "WHERE flow_run_id = %s AND state NOT IN ('completed', 'cancelled')",
+            (error, self.flow_run_id),
+        )
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()

@@ -1,0 +1,72 @@
+"""Finished files, served only from under the output root, to whoever may see their task."""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+from pathlib import Path, PurePosixPath
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import FileResponse
+
+from api.auth import Viewer
+from api.catalog import Principal, get_video
+from api.routes.tasks import ERRORS
+from api.services import Services, services
+
+router = APIRouter(tags=["files"])
+Svc = Annotated[Services, Depends(services)]
+mimetypes.add_type("application/x-subrip", ".srt")
+mimetypes.add_type("text/x-ssa", ".ass")
+
+
+def resolve_under(root: Path, file_path: str) -> Path | None:
+    """The real file `file_path` names inside `root`, or None: absolute paths, `..`, NUL and
+    symlinks that lead out of the root all come back None."""
+    if not file_path or "\x00" in file_path or "\\" in file_path:
+        return None
+    pure = PurePosixPath(file_path)
+    if pure.is_absolute() or any(part in ("..", ".") for part in pure.parts):
+        return None
+    real = Path(os.path.realpath(root / pure))
+    if not real.is_relative_to(root) or not real.is_file():
+        return None
+    return real
+
+
+async def _file(file_path: str, who: Principal, svc: Services) -> Path:
+    real = resolve_under(svc.output_root, file_path)
+    if real is None:
+        raise HTTPException(404, "no such file")
+    if who.role != "admin":
+        # A file belongs to the task whose folder holds it.
+        top = real.relative_to(svc.output_root).parts[0]
+        try:
+            task_id = UUID(top)
+        except ValueError:
+            raise HTTPException(404, "no such file") from None
+        async with svc.pool.connection() as conn:
+            row = await get_video(conn, task_id)
+        if row is None or row.owner != who.owner:
+            raise HTTPException(404, "no such file")
+    return real
+
+
+def _media_type(path: Path) -> str:
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+@router.get("/stream/{file_path:path}", responses=ERRORS | {416: {"description": "Bad range"}})
+async def stream(file_path: str, who: Viewer, svc: Svc) -> FileResponse:
+    """A published file, inline, with HTTP Range (206 partial content, 416 out of range)."""
+    real = await _file(file_path, who, svc)
+    return FileResponse(real, media_type=_media_type(real), content_disposition_type="inline")
+
+
+@router.get("/download/{file_path:path}", responses=ERRORS)
+async def download(file_path: str, who: Viewer, svc: Svc) -> FileResponse:
+    """A published file as an attachment (Content-Disposition with its name)."""
+    real = await _file(file_path, who, svc)
+    return FileResponse(real, media_type=_media_type(real), filename=real.name)

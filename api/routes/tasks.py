@@ -1,0 +1,213 @@
+"""Runs: create one (video, narration only, narration + subtitles), read, list, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from prefect.exceptions import ObjectNotFound
+
+from api.auth import Creator, Viewer
+from api.catalog import (
+    TERMINAL,
+    Kind,
+    Principal,
+    RunState,
+    VideoRow,
+    get_video,
+    list_videos,
+    record_created,
+    set_state,
+)
+from api.ratelimit import RedisError, retry_after
+from api.runs import PrefectUnavailable
+from api.schemas import Problem, TaskCreated, TaskOut, TaskPage, VideoRequest
+from api.services import Services, services
+from tasks.errors import BadInput
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+Svc = Annotated[Services, Depends(services)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem} for code in (401, 403, 404, 422, 429, 503)
+}
+
+
+async def _create(kind: Kind, spec: VideoRequest, who: Principal, svc: Svc) -> TaskCreated:
+    limit = svc.settings.api.rate_limit_per_min
+    try:
+        wait = await retry_after(svc.redis, who.key_id, limit)
+    except (RedisError, OSError) as exc:
+        svc.metrics.limiter_down.inc()
+        log.warning("rate limit not checked, Redis did not answer: %s", exc)
+        wait = None
+    if wait is not None:
+        svc.metrics.rate_limited.inc()
+        raise HTTPException(
+            429,
+            f"rate limit reached: {limit} creates per minute; retry in {wait} s",
+            {"Retry-After": str(wait)},
+        )
+    from flows.video import preflight
+
+    try:
+        await run_in_threadpool(preflight, spec)
+    except BadInput as exc:
+        raise HTTPException(422, str(exc)) from None
+
+    parameters = {"spec": spec.model_dump(mode="json"), "output": kind}
+    try:
+        run_id = await svc.runs.create(kind, parameters, tags=["api", f"owner:{who.owner}"])
+    except PrefectUnavailable:
+        raise HTTPException(
+            503, "the Prefect API is not answering, so no run was created; try again later"
+        ) from None
+    except ObjectNotFound:
+        raise HTTPException(
+            503, f"the {kind} deployment is missing on the Prefect server: run `make stack`"
+        ) from None
+    try:
+        async with svc.pool.connection() as conn:
+            await record_created(
+                conn,
+                run_id,
+                who.owner,
+                kind,
+                parameters["spec"],
+                str(svc.output_root / str(run_id)),
+            )
+    except Exception:
+        # A run nobody can see is worse than none: take it back before answering.
+        try:
+            await svc.runs.cancel(run_id)
+        except Exception as exc:  # noqa: BLE001 - the 503 below is what matters
+            log.error("could not cancel unrecorded run %s: %s", run_id, exc)
+        raise
+    svc.metrics.created.labels(kind).inc()
+    return TaskCreated(task_id=run_id, status="queued")
+
+
+@router.post(
+    "/videos", status_code=202, response_model=TaskCreated, responses=ERRORS, tags=["create"]
+)
+async def create_video(spec: VideoRequest, who: Creator, svc: Svc) -> TaskCreated:
+    """Render a video: a flow run of the `video` deployment. `task_id` is its flow run id."""
+    return await _create("video", spec, who, svc)
+
+
+@router.post(
+    "/audios", status_code=202, response_model=TaskCreated, responses=ERRORS, tags=["create"]
+)
+async def create_audio(spec: VideoRequest, who: Creator, svc: Svc) -> TaskCreated:
+    """Narration only: the script spoken, as a WAV file."""
+    return await _create("audio", spec, who, svc)
+
+
+@router.post(
+    "/subtitles", status_code=202, response_model=TaskCreated, responses=ERRORS, tags=["create"]
+)
+async def create_subtitles(spec: VideoRequest, who: Creator, svc: Svc) -> TaskCreated:
+    """Narration and its timed subtitles (SRT and ASS)."""
+    return await _create("subtitles", spec, who, svc)
+
+
+def _visible(who: Principal, row: VideoRow | None) -> VideoRow:
+    # Another owner's task answers exactly like a missing one: ids are not disclosed.
+    if row is None or (who.role != "admin" and row.owner != who.owner):
+        raise HTTPException(404, "no such task")
+    return row
+
+
+def _published_files(svc: Services, row: VideoRow) -> dict[str, str]:
+    """Files in a finished run's folder, for a run whose flow could not report them."""
+    folder = svc.output_root / str(row.flow_run_id)
+    if not folder.is_dir():
+        return {}
+    return {
+        p.stem.replace("-", "_") if p.suffix != ".json" else "manifest": str(
+            p.relative_to(svc.output_root)
+        )
+        for p in sorted(folder.iterdir())
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
+async def _current(svc: Services, row: VideoRow) -> tuple[VideoRow, RunState]:
+    """The row with Prefect's word on a run still going; the catalog's when Prefect is down."""
+    if row.state in TERMINAL:
+        return row, row.state
+    try:
+        info = await svc.runs.info(row.flow_run_id)
+    except PrefectUnavailable:
+        return row, row.state
+    if info is None:
+        return row, row.state
+    if not info.final:
+        return row, info.state
+    paths = _published_files(svc, row) if info.state == "completed" and not row.paths else None
+    error = info.message if info.state == "failed" else None
+    async with svc.pool.connection() as conn:
+        await set_state(conn, row.flow_run_id, info.state, error=error, paths=paths)
+        fresh = await get_video(conn, row.flow_run_id)
+    return (fresh or row), info.state
+
+
+@router.get("/tasks/{task_id}", response_model=TaskOut, responses=ERRORS, tags=["tasks"])
+async def read_task(task_id: UUID, who: Viewer, svc: Svc, request: Request) -> TaskOut:
+    """State (queued, running, completed, failed, cancelled), progress, stage, error, URLs."""
+    async with svc.pool.connection() as conn:
+        row = _visible(who, await get_video(conn, task_id))
+    row, state = await _current(svc, row)
+    return TaskOut.from_row(row, _prefix(request), state)
+
+
+@router.get("/tasks", response_model=TaskPage, responses=ERRORS, tags=["tasks"])
+async def list_tasks(
+    who: Viewer,
+    svc: Svc,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> TaskPage:
+    """The caller's tasks (an admin's: everyone's), newest first, from the catalog."""
+    owner = None if who.role == "admin" else who.owner
+    async with svc.pool.connection() as conn:
+        rows, total = await list_videos(conn, owner, limit, offset)
+    current = await asyncio.gather(*(_current(svc, r) for r in rows))
+    prefix = _prefix(request)
+    items = [TaskOut.from_row(r, prefix, s) for r, s in current]
+    return TaskPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.delete(
+    "/tasks/{task_id}",
+    status_code=202,
+    response_model=TaskCreated,
+    responses=ERRORS | {409: {"model": Problem}},
+    tags=["tasks"],
+)
+async def cancel_task(task_id: UUID, who: Creator, svc: Svc) -> TaskCreated:
+    """Cancel a run that is still queued or running (409 when it has already ended)."""
+    async with svc.pool.connection() as conn:
+        row = _visible(who, await get_video(conn, task_id))
+    row, state = await _current(svc, row)
+    if state in TERMINAL:
+        raise HTTPException(409, f"task already {state}")
+    try:
+        cancelled = await svc.runs.cancel(task_id)
+    except PrefectUnavailable:
+        raise HTTPException(
+            503, "the Prefect API is not answering; the task was not cancelled"
+        ) from None
+    if not cancelled:
+        raise HTTPException(409, "task already ended")
+    await _current(svc, row)  # a run that never started is cancelled outright: record it
+    return TaskCreated(task_id=task_id, status="cancelled")
+
+
+def _prefix(request: Request) -> str:
+    return request.scope.get("root_path", "") + "/api/v1"

@@ -1,0 +1,136 @@
+"""The facade's calls to Prefect: create a deployment's flow run, read its state, cancel it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+from uuid import UUID
+
+import httpx
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.objects import StateType
+from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
+from prefect.states import Cancelled, Cancelling
+
+from api.catalog import Kind, RunState
+
+# Deployments in prefect.yaml: one flow, stopped early for the partial requests.
+DEPLOYMENTS: dict[Kind, str] = {
+    "video": "video/video",
+    "audio": "video/audio",
+    "subtitles": "video/subtitles",
+}
+
+STATE_OF: dict[StateType, RunState] = {
+    StateType.SCHEDULED: "queued",
+    StateType.PENDING: "queued",
+    StateType.PAUSED: "queued",
+    StateType.RUNNING: "running",
+    StateType.COMPLETED: "completed",
+    StateType.FAILED: "failed",
+    StateType.CRASHED: "failed",
+    StateType.CANCELLING: "cancelled",
+    StateType.CANCELLED: "cancelled",
+}
+
+
+class PrefectUnavailable(Exception):
+    """The Prefect API did not answer (or not in time)."""
+
+
+class RunInfo:
+    __slots__ = ("state", "final", "message")
+
+    def __init__(self, state: RunState, final: bool, message: str | None) -> None:
+        self.state, self.final, self.message = state, final, message
+
+
+class Runs:
+    """Prefect access with a deadline on every call and a short-lived cache of run states, so
+    many readers of one run cost the Prefect API one request per `state_ttl_s`."""
+
+    def __init__(self, api_url: str, timeout_s: float, state_ttl_s: float) -> None:
+        self.api_url = api_url
+        self.timeout_s = timeout_s
+        self.state_ttl_s = state_ttl_s
+        self.client = PrefectClient(api_url, httpx_settings={"timeout": timeout_s})
+        self._states: dict[UUID, tuple[float, RunInfo]] = {}
+
+    async def __aenter__(self) -> Runs:
+        await self.client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.__aexit__(*exc)
+
+    async def _call(self, coro: Any) -> Any:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await coro
+        except ObjectNotFound:
+            raise
+        except (TimeoutError, httpx.HTTPError, OSError) as exc:
+            raise PrefectUnavailable(f"Prefect API at {self.api_url} did not answer") from exc
+
+    async def create(self, kind: Kind, parameters: dict[str, Any], tags: list[str]) -> UUID:
+        flow_run = await self._call(
+            run_deployment(
+                DEPLOYMENTS[kind],
+                client=self.client,
+                parameters=parameters,
+                timeout=0,
+                tags=tags,
+                as_subflow=False,
+            )
+        )
+        return flow_run.id
+
+    async def info(self, flow_run_id: UUID) -> RunInfo | None:
+        """The run's state in our words; None when Prefect does not know the run."""
+        now = time.monotonic()
+        cached = self._states.get(flow_run_id)
+        if cached and now - cached[0] < self.state_ttl_s:
+            return cached[1]
+        try:
+            flow_run = await self._call(self.client.read_flow_run(flow_run_id))
+        except ObjectNotFound:
+            return None
+        state = flow_run.state
+        if state is None:
+            info = RunInfo("queued", False, None)
+        else:
+            info = RunInfo(
+                STATE_OF.get(state.type, "queued"),
+                state.is_final(),
+                state.message,
+            )
+        if len(self._states) > 10_000:  # a bounded cache: old entries simply go
+            self._states.clear()
+        self._states[flow_run_id] = (now, info)
+        return info
+
+    async def cancel(self, flow_run_id: UUID) -> bool:
+        """Stop a run that is still going; False when it has already ended."""
+        flow_run = await self._call(self.client.read_flow_run(flow_run_id))
+        state = flow_run.state
+        if state is None or state.is_final():
+            return False
+        if state.type == StateType.SCHEDULED:
+            # No worker holds it yet: nothing to kill, so it can be cancelled outright.
+            new_state = Cancelled(message="cancelled through the API")
+        else:
+            # A worker runs it: Cancelling asks the worker to stop the process.
+            new_state = Cancelling(message="cancelled through the API")
+        await self._call(self.client.set_flow_run_state(flow_run_id, new_state, force=True))
+        self._states.pop(flow_run_id, None)
+        return True
+
+    async def healthy(self) -> str:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                response = await self.client._client.get("/health")
+            return "ok" if response.status_code == 200 else f"HTTP {response.status_code}"
+        except (TimeoutError, httpx.HTTPError, OSError) as exc:
+            return f"unreachable: {type(exc).__name__}"
