@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None, prefect_api_url: str | None = N
         lifespan=lifespan,
     )
     for module in (tasks, files, system):
-        app.include_router(module.router, prefix="/api/v1")
+        app.include_router(module.router)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

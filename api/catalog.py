@@ -1,8 +1,11 @@
 """The service catalog in PostgreSQL: API keys and one row per flow run.
 
-Everything lives in the schema `mpt`, so the catalog can share a database with Prefect's own
-server. Migrations are the numbered SQL files in api/migrations, applied once each, in order,
-under an advisory lock so two processes starting together do not race.
+Everything lives in the schema `mpt_catalog`, so the catalog can share a database with
+Prefect's own server (whose tables go to `public`; a schema named like the login, `mpt`, would
+catch them through PostgreSQL's default search_path "$user", public).
+
+Migrations are the numbered SQL files in api/migrations, applied once each, in order, under
+an advisory lock so two processes starting together do not race.
 """
 
 from __future__ import annotations
@@ -75,17 +78,19 @@ def migrate(url: str | None = None) -> list[str]:
     applied_now: list[str] = []
     with psycopg.connect(url or database_url(), connect_timeout=5) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
-        conn.execute("CREATE SCHEMA IF NOT EXISTS mpt")
+        conn.execute("CREATE SCHEMA IF NOT EXISTS mpt_catalog")
         conn.execute(
-            "CREATE TABLE IF NOT EXISTS mpt.schema_migrations ("
+            "CREATE TABLE IF NOT EXISTS mpt_catalog.schema_migrations ("
             " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        done = {r[0] for r in conn.execute("SELECT name FROM mpt.schema_migrations")}
+        done = {r[0] for r in conn.execute("SELECT name FROM mpt_catalog.schema_migrations")}
         for path in sorted(MIGRATIONS.glob("*.sql")):
             if path.name in done:
                 continue
             conn.execute(path.read_text())
-            conn.execute("INSERT INTO mpt.schema_migrations (name) VALUES (%s)", (path.name,))
+            conn.execute(
+                "INSERT INTO mpt_catalog.schema_migrations (name) VALUES (%s)", (path.name,)
+            )
             applied_now.append(path.name)
     return applied_now
 
@@ -105,7 +110,7 @@ def create_key(role: Role, owner: str | None = None, url: str | None = None) -> 
     key = f"mpt_{key_id}_{secrets.token_urlsafe(32)}"
     with psycopg.connect(url or database_url(), connect_timeout=5) as conn:
         conn.execute(
-            "INSERT INTO mpt.api_keys (id, key_hash, owner, role) VALUES (%s, %s, %s, %s)",
+            "INSERT INTO mpt_catalog.api_keys (id, key_hash, owner, role) VALUES (%s, %s, %s, %s)",
             (key_id, hash_key(key), owner or key_id, role),
         )
     return key_id, key
@@ -114,7 +119,8 @@ def create_key(role: Role, owner: str | None = None, url: str | None = None) -> 
 def list_keys(url: str | None = None) -> list[KeyRow]:
     with psycopg.connect(url or database_url(), connect_timeout=5, row_factory=dict_row) as c:
         rows = c.execute(
-            "SELECT id, owner, role, created_at, revoked_at FROM mpt.api_keys ORDER BY created_at"
+            "SELECT id, owner, role, created_at, revoked_at FROM mpt_catalog.api_keys "
+            "ORDER BY created_at"
         ).fetchall()
     return [KeyRow(**r) for r in rows]
 
@@ -122,7 +128,8 @@ def list_keys(url: str | None = None) -> list[KeyRow]:
 def revoke_key(key_id: str, url: str | None = None) -> bool:
     with psycopg.connect(url or database_url(), connect_timeout=5) as conn:
         cur = conn.execute(
-            "UPDATE mpt.api_keys SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL",
+            "UPDATE mpt_catalog.api_keys SET revoked_at = now() "
+            "WHERE id = %s AND revoked_at IS NULL",
             (key_id,),
         )
         return cur.rowcount == 1
@@ -139,7 +146,8 @@ _VIDEO_COLUMNS = (
 
 async def principal_for(conn: psycopg.AsyncConnection, key: str) -> Principal | None:
     cur = await conn.execute(
-        "SELECT id, owner, role FROM mpt.api_keys WHERE key_hash = %s AND revoked_at IS NULL",
+        "SELECT id, owner, role FROM mpt_catalog.api_keys "
+        "WHERE key_hash = %s AND revoked_at IS NULL",
         (hash_key(key),),
     )
     row = await cur.fetchone()
@@ -156,7 +164,7 @@ async def record_created(
 ) -> None:
     # The flow may already have reported (a very fast worker): keep its state, add ours.
     await conn.execute(
-        "INSERT INTO mpt.videos (flow_run_id, owner, kind, spec, out_dir) "
+        "INSERT INTO mpt_catalog.videos (flow_run_id, owner, kind, spec, out_dir) "
         "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (flow_run_id) DO UPDATE SET "
         "owner = EXCLUDED.owner, kind = EXCLUDED.kind, spec = EXCLUDED.spec",
         (flow_run_id, owner, kind, Jsonb(spec), out_dir),
@@ -166,7 +174,7 @@ async def record_created(
 async def get_video(conn: psycopg.AsyncConnection, flow_run_id: UUID) -> VideoRow | None:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        f"SELECT {_VIDEO_COLUMNS} FROM mpt.videos WHERE flow_run_id = %s", (flow_run_id,)
+        f"SELECT {_VIDEO_COLUMNS} FROM mpt_catalog.videos WHERE flow_run_id = %s", (flow_run_id,)
     )
     row = await cur.fetchone()
     return VideoRow(**row) if row else None
@@ -179,12 +187,12 @@ async def list_videos(
     where, args = ("WHERE owner = %s", [owner]) if owner is not None else ("", [])
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        f"SELECT {_VIDEO_COLUMNS} FROM mpt.videos {where} "
+        f"SELECT {_VIDEO_COLUMNS} FROM mpt_catalog.videos {where} "
         "ORDER BY created_at DESC, flow_run_id LIMIT %s OFFSET %s",
         [*args, limit, offset],
     )
     rows = [VideoRow(**r) for r in await cur.fetchall()]
-    cur2 = await conn.execute(f"SELECT count(*) FROM mpt.videos {where}", args)
+    cur2 = await conn.execute(f"SELECT count(*) FROM mpt_catalog.videos {where}", args)
     total = (await cur2.fetchone())[0]
     return rows, total
 
@@ -200,7 +208,7 @@ async def set_state(
     """A state learnt from Prefect; a terminal state never goes back."""
     terminal = state in TERMINAL
     await conn.execute(
-        "UPDATE mpt.videos SET state = %s, error = coalesce(%s, error), "
+        "UPDATE mpt_catalog.videos SET state = %s, error = coalesce(%s, error), "
         "paths = CASE WHEN %s::jsonb = '{}'::jsonb THEN paths ELSE %s::jsonb END, "
         "duration_s = coalesce(%s, duration_s), "
         "progress = CASE WHEN %s = 'completed' THEN 100 ELSE progress END, "
@@ -220,7 +228,7 @@ async def set_state(
 
 
 async def count_by_state(conn: psycopg.AsyncConnection) -> dict[str, int]:
-    cur = await conn.execute("SELECT state, count(*) FROM mpt.videos GROUP BY state")
+    cur = await conn.execute("SELECT state, count(*) FROM mpt_catalog.videos GROUP BY state")
     return {state: n for state, n in await cur.fetchall()}
 
 
@@ -240,9 +248,9 @@ class RunReporter:
         self.conn: psycopg.Connection | None = None
         self.broken = False
         self._write(
-            "INSERT INTO mpt.videos (flow_run_id, kind, spec, state) VALUES (%s, %s, %s, "
+            "INSERT INTO mpt_catalog.videos (flow_run_id, kind, spec, state) VALUES (%s, %s, %s, "
             "'running') ON CONFLICT (flow_run_id) DO UPDATE SET state = 'running' "
-            "WHERE mpt.videos.state NOT IN ('completed', 'failed', 'cancelled')",
+            "WHERE mpt_catalog.videos.state NOT IN ('completed', 'failed', 'cancelled')",
             (flow_run_id, kind, Jsonb(spec)),
         )
 
@@ -261,14 +269,14 @@ class RunReporter:
 
     def progress(self, percent: float, stage: str | None) -> None:
         self._write(
-            "UPDATE mpt.videos SET progress = %s, stage = coalesce(%s, stage) "
+            "UPDATE mpt_catalog.videos SET progress = %s, stage = coalesce(%s, stage) "
             "WHERE flow_run_id = %s",
             (round(percent, 1), stage, self.flow_run_id),
         )
 
     def completed(self, out_dir: str, paths: dict[str, str], duration_s: float) -> None:
         self._write(
-            "UPDATE mpt.videos SET state = 'completed', progress = 100, stage = 'publish', "
+            "UPDATE mpt_catalog.videos SET state = 'completed', progress = 100, stage = 'publish', "
             "out_dir = %s, paths = %s, duration_s = %s, finished_at = now() "
             "WHERE flow_run_id = %s",
             (out_dir, Jsonb(paths), duration_s, self.flow_run_id),
@@ -276,7 +284,7 @@ class RunReporter:
 
     def failed(self, error: str) -> None:
         self._write(
-            "UPDATE mpt.videos SET state = 'failed', error = %s, finished_at = now() "
+            "UPDATE mpt_catalog.videos SET state = 'failed', error = %s, finished_at = now() "
             "WHERE flow_run_id = %s AND state NOT IN ('completed', 'cancelled')",
             (error, self.flow_run_id),
         )

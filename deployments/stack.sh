@@ -7,6 +7,7 @@
 #       on 127.0.0.1:8080. Each process's PID is recorded in .stack/*.pid; a component whose
 #       recorded process is alive is left alone, so running `up` twice starts nothing twice.
 # down: stops exactly the recorded processes (and their children), never anything by name.
+# MPT_STACK_DIR, MPT_STACK_PREFECT_PORT and MPT_STACK_API_PORT move it (the tests do).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -14,7 +15,9 @@ BIN=$ROOT/.venv/bin
 STATE=${MPT_STACK_DIR:-$ROOT/.stack}
 mkdir -p "$STATE/logs"
 
-export PREFECT_API_URL=http://127.0.0.1:4200/api
+PREFECT_PORT=${MPT_STACK_PREFECT_PORT:-4200}
+API_PORT=${MPT_STACK_API_PORT:-8080}
+export PREFECT_API_URL=http://127.0.0.1:$PREFECT_PORT/api
 export PREFECT_HOME=${PREFECT_HOME:-$STATE/prefect-home}
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
 export MPT_OUTPUT_ROOT=${MPT_OUTPUT_ROOT:-$ROOT/output}
@@ -69,18 +72,18 @@ start() {  # NAME PORT CMD...
 up() {
   [ -x "$BIN/python" ] || { echo "error: run make first (no .venv)" >&2; exit 1; }
   bash deployments/start-services.sh
-  start server 4200 "$BIN/prefect" server start --host 127.0.0.1 --port 4200
+  start server "$PREFECT_PORT" "$BIN/prefect" server start --host 127.0.0.1 --port "$PREFECT_PORT"
   wait_http "$PREFECT_API_URL/health" 120 server
   "$BIN/python" -m deployments.setup
   start worker-cpu - "$BIN/prefect" worker start --pool cpu --type process --name "cpu-$(hostname)"
   start worker-gpu - "$BIN/prefect" worker start --pool gpu --type process --name "gpu-$(hostname)"
-  start api 8080 "$BIN/uvicorn" --factory api.app:create_app --host 127.0.0.1 --port 8080 \
-    --log-level warning
-  wait_http "http://127.0.0.1:8080/docs" 60 api
+  start api "$API_PORT" "$BIN/uvicorn" --factory api.app:create_app --host 127.0.0.1 \
+    --port "$API_PORT" --log-level warning
+  wait_http "http://127.0.0.1:$API_PORT/docs" 60 api
   cat <<MSG
 stack up:
-  Prefect UI   http://127.0.0.1:4200
-  API          http://127.0.0.1:8080/api/v1   (OpenAPI: http://127.0.0.1:8080/docs)
+  Prefect UI   http://127.0.0.1:$PREFECT_PORT
+  API          http://127.0.0.1:$API_PORT/api/v1   (OpenAPI: http://127.0.0.1:$API_PORT/docs)
   a key:       .venv/bin/mpt keys create --role creator
 MSG
 }

@@ -25,6 +25,9 @@ import pytest  # noqa: E402
 
 from tasks.media import ffmpeg_exe  # noqa: E402
 
+# The service fixtures (PostgreSQL database, deployments) live beside the other helpers.
+pytest_plugins = ["tests.service"]
+
 SAMPLE_SCRIPT = (
     "Coffee is one of the most popular drinks in the world. "
     "It grows in tropical regions near the equator. "

@@ -1,5 +1,5 @@
 -- The service catalog: API keys (hashes only) and one row per flow run the service knows.
-CREATE TABLE mpt.api_keys (
+CREATE TABLE mpt_catalog.api_keys (
     id          text PRIMARY KEY,             -- short public id, shown in lists and logs
     key_hash    text NOT NULL UNIQUE,         -- sha256 of the whole key; the key is never stored
     owner       text NOT NULL,
@@ -8,7 +8,7 @@ CREATE TABLE mpt.api_keys (
     revoked_at  timestamptz
 );
 
-CREATE TABLE mpt.videos (
+CREATE TABLE mpt_catalog.videos (
     flow_run_id uuid PRIMARY KEY,
     owner       text,                         -- null for runs started outside the API
     kind        text NOT NULL DEFAULT 'video' CHECK (kind IN ('video', 'audio', 'subtitles')),
@@ -25,5 +25,5 @@ CREATE TABLE mpt.videos (
     finished_at timestamptz
 );
 
-CREATE INDEX videos_owner_created ON mpt.videos (owner, created_at DESC);
-CREATE INDEX videos_state ON mpt.videos (state);
+CREATE INDEX videos_owner_created ON mpt_catalog.videos (owner, created_at DESC);
+CREATE INDEX videos_state ON mpt_catalog.videos (state);

@@ -16,7 +16,7 @@ from api.catalog import Principal, get_video
 from api.routes.tasks import ERRORS
 from api.services import Services, services
 
-router = APIRouter(tags=["files"])
+router = APIRouter(prefix="/api/v1", tags=["files"])
 Svc = Annotated[Services, Depends(services)]
 mimetypes.add_type("application/x-subrip", ".srt")
 mimetypes.add_type("text/x-ssa", ".ass")

@@ -18,7 +18,7 @@ from api.schemas import HealthOut, VoiceOut
 from api.services import Services, services
 from blocks.tts import NETWORK_ENGINES
 
-router = APIRouter(tags=["system"])
+router = APIRouter(prefix="/api/v1", tags=["system"])
 Svc = Annotated[Services, Depends(services)]
 
 

@@ -30,7 +30,7 @@ from api.services import Services, services
 from tasks.errors import BadInput
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+router = APIRouter(prefix="/api/v1")
 Svc = Annotated[Services, Depends(services)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem} for code in (401, 403, 404, 422, 429, 503)

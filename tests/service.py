@@ -1,0 +1,151 @@
+"""Real parts for the service tests: a PostgreSQL database of their own, the deployments on
+the session's Prefect server, a process worker, and the facade app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+ADMIN_URL = os.environ.get("MPT_TEST_POSTGRES_URL", "postgresql://mpt:mpt@127.0.0.1:5432/mpt")
+SHORT = "The service renders this. It is a short test."
+SPEC = {"script": SHORT, "resolution": "540p", "aspect": "1:1", "fps": 15, "preset": "ultrafast"}
+
+
+def prefect_api_url() -> str:
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    assert url, "the Prefect test harness is not running"
+    return url
+
+
+@pytest.fixture(scope="session")
+def catalog_url() -> Iterator[str]:
+    """A fresh database for this session, dropped at the end; its URL is MPT_DATABASE_URL."""
+    name = f"mpt_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {ADMIN_URL} is needed (make services starts it): {exc}")
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    previous = os.environ.get("MPT_DATABASE_URL")
+    os.environ["MPT_DATABASE_URL"] = url
+    from blocks.settings import get_settings
+
+    get_settings.cache_clear()
+    from api.catalog import migrate
+
+    migrate(url)
+    yield url
+    if previous is None:
+        os.environ.pop("MPT_DATABASE_URL", None)
+    else:
+        os.environ["MPT_DATABASE_URL"] = previous
+    get_settings.cache_clear()
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def deployed(catalog_url: str) -> str:
+    """Work pools and prefect.yaml's deployments on the session's Prefect server."""
+    url = prefect_api_url()
+    subprocess.run(
+        [sys.executable, "-m", "deployments.setup"],
+        env=os.environ | {"PREFECT_API_URL": url},
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return url
+
+
+def start_worker(pool: str = "cpu") -> subprocess.Popen:
+    env = os.environ | {
+        "PREFECT_API_URL": prefect_api_url(),
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its flow-run processes go with it at the end
+    )
+
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def cancel_open_runs() -> None:
+    """Runs left queued by tests without a worker must not be picked up by a later one."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Cancelled
+
+    async def go() -> None:
+        async with get_client() as client:
+            runs = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(
+                        type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING])
+                    )
+                )
+            )
+            for run in runs:
+                await client.set_flow_run_state(run.id, Cancelled(), force=True)
+
+    asyncio.run(go())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def key(role: str, owner: str | None = None) -> dict[str, str]:
+    """Headers carrying a new key of `role` for `owner`."""
+    from api.catalog import create_key
+
+    _, secret = create_key(role, owner or f"{role}-{uuid.uuid4().hex[:6]}")
+    return {"X-API-Key": secret}
+
+
+def wait_for(predicate, timeout_s: float = 120, interval_s: float = 0.2):  # noqa: ANN001, ANN201
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"not true within {timeout_s} s")

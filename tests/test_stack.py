@@ -1,0 +1,85 @@
+"""`make stack` as the README gives it: deployments/stack.sh up, twice, then down — on
+ports and a state folder of the test's own, with the Prefect server on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from .service import REPO, SPEC, free_port, key, wait_for
+
+STACK = ["bash", str(REPO / "deployments" / "stack.sh")]
+
+
+def pids(state: Path) -> dict[str, int]:
+    return {p.stem: int(p.read_text()) for p in state.glob("*.pid")}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is not running: it only waits for its parent.
+    return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+
+
+def test_stack_up_is_idempotent_serves_and_comes_down(tmp_path, catalog_url):
+    state = tmp_path / "stack"
+    prefect_port, api_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
+        "MPT_STACK_DIR": str(state),
+        "MPT_STACK_PREFECT_PORT": str(prefect_port),
+        "MPT_STACK_API_PORT": str(api_port),
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_RESULTS_LOCAL_STORAGE_PATH": os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"],
+        "MPT_DATABASE_URL": catalog_url,  # so Prefect's server runs on PostgreSQL too
+    }
+
+    def stack(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*STACK, *args], env=env, capture_output=True, text=True, timeout=300, cwd=REPO
+        )
+
+    try:
+        up = stack("up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        first = pids(state)
+        assert set(first) == {"server", "worker-cpu", "worker-gpu", "api"}
+        assert all(alive(pid) for pid in first.values())
+
+        again = stack("up")
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.count("already running") == 4
+        assert pids(state) == first  # nothing started twice
+
+        api = f"http://127.0.0.1:{api_port}/api/v1"
+        health = httpx.get(f"{api}/health", timeout=10)
+        assert health.status_code == 200, health.text
+        with psycopg.connect(catalog_url) as conn:  # Prefect's own tables, beside the catalog
+            assert conn.execute("SELECT to_regclass('public.flow_run')").fetchone()[0]
+
+        # The deployments and the worker the stack made run a request end to end.
+        headers = key("creator")
+        r = httpx.post(f"{api}/audios", json=SPEC, headers=headers, timeout=30)
+        assert r.status_code == 202, r.text
+        task = f"{api}/tasks/{r.json()['task_id']}"
+
+        def finished() -> dict | None:
+            body = httpx.get(task, headers=headers, timeout=10).json()
+            return body if body["state"] in ("completed", "failed", "cancelled") else None
+
+        done = wait_for(finished, timeout_s=180, interval_s=0.5)
+        assert done["state"] == "completed", done
+    finally:
+        down = stack("down")
+    assert down.returncode == 0, down.stderr
+    assert pids(state) == {}
+    time.sleep(0.5)
+    assert not any(alive(pid) for pid in first.values())
