@@ -45,6 +45,7 @@ bench: $(STAMP) system-deps
 	$(BIN)/python bench/cache_rerun.py
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/render.py --long 180
+	$(BIN)/python bench/api_load.py
 
 clean:
 	rm -rf output .pytest_cache

@@ -48,8 +48,12 @@ class RunInfo:
 
 
 class Runs:
-    """Prefect access with a deadline on every call and a short-lived cache of run states, so
-    many readers of one run cost the Prefect API one request per `state_ttl_s`."""
+    """Prefect access with a deadline on every call and a short-lived cache of run states.
+
+    Many readers of one run cost the Prefect API one request per `state_ttl_s`: a state older
+    than that is still answered while one background read refreshes it (stale-while-
+    revalidate), so readers never queue behind Prefect and never stampede it together.
+    """
 
     def __init__(self, api_url: str, timeout_s: float, state_ttl_s: float) -> None:
         self.api_url = api_url
@@ -57,6 +61,7 @@ class Runs:
         self.state_ttl_s = state_ttl_s
         self.client = PrefectClient(api_url, httpx_settings={"timeout": timeout_s})
         self._states: dict[UUID, tuple[float, RunInfo]] = {}
+        self._reading: dict[UUID, asyncio.Task[RunInfo | None]] = {}
 
     async def __aenter__(self) -> Runs:
         await self.client.__aenter__()
@@ -89,14 +94,30 @@ class Runs:
 
     async def info(self, flow_run_id: UUID) -> RunInfo | None:
         """The run's state in our words; None when Prefect does not know the run."""
-        now = time.monotonic()
         cached = self._states.get(flow_run_id)
-        if cached and now - cached[0] < self.state_ttl_s:
+        age = time.monotonic() - cached[0] if cached else None
+        if cached and age is not None and age < self.state_ttl_s:
             return cached[1]
+        task = self._reading.get(flow_run_id)
+        if task is None:
+            task = asyncio.create_task(self._read(flow_run_id))
+            self._reading[flow_run_id] = task
+            task.add_done_callback(lambda t: self._done(flow_run_id, t))
+        if cached and age is not None and age < 10 * self.state_ttl_s:
+            return cached[1]  # recent enough to answer now; the read above refreshes it
+        return await asyncio.shield(task)
+
+    def _done(self, flow_run_id: UUID, task: asyncio.Task[RunInfo | None]) -> None:
+        self._reading.pop(flow_run_id, None)
+        if not task.cancelled():
+            task.exception()  # a failed background refresh only leaves the old state in place
+
+    async def _read(self, flow_run_id: UUID) -> RunInfo | None:
         try:
             flow_run = await self._call(self.client.read_flow_run(flow_run_id))
         except ObjectNotFound:
             return None
+        now = time.monotonic()
         state = flow_run.state
         if state is None:
             info = RunInfo("queued", False, None)
