@@ -40,7 +40,7 @@ lint:
 format:
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
-bench: $(STAMP) system-deps
+bench: $(STAMP) system-deps services
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python bench/cache_rerun.py
 	$(BIN)/python bench/render.py

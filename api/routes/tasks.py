@@ -27,6 +27,7 @@ from api.ratelimit import RedisError, retry_after
 from api.runs import PrefectUnavailable
 from api.schemas import Problem, TaskCreated, TaskOut, TaskPage, VideoRequest
 from api.services import Services, services
+from flows.video import preflight
 from tasks.errors import BadInput
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,6 @@ async def _create(kind: Kind, spec: VideoRequest, who: Principal, svc: Svc) -> T
             f"rate limit reached: {limit} creates per minute; retry in {wait} s",
             {"Retry-After": str(wait)},
         )
-    from flows.video import preflight
-
     try:
         await run_in_threadpool(preflight, spec)
     except BadInput as exc:
