@@ -151,7 +151,7 @@ class Runs:
     async def healthy(self) -> str:
         try:
             async with asyncio.timeout(self.timeout_s):
-                response = await self.client._client.get("/health")
-            return "ok" if response.status_code == 200 else f"HTTP {response.status_code}"
-        except (TimeoutError, httpx.HTTPError, OSError) as exc:
-            return f"unreachable: {type(exc).__name__}"
+                failure = await self.client.api_healthcheck()
+        except TimeoutError:
+            return f"no answer in {self.timeout_s:g} s"
+        return "ok" if failure is None else f"unreachable: {type(failure).__name__}"

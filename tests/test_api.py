@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from .service import SPEC, cancel_open_runs, free_port, key
+from .service import SPEC, cancel_open_runs, free_port, key, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -426,3 +426,56 @@ def test_keys_cli_prints_a_key_once_and_stores_only_its_hash(catalog_url):
     )
     assert down.returncode == 1 and len(down.stderr.strip().splitlines()) == 1
     assert down.stderr.startswith("error: catalog unavailable at postgresql://")
+
+
+@pytest.mark.parametrize(
+    ("final", "expected"),
+    [("COMPLETED", "completed"), ("CRASHED", "failed"), ("CANCELLED", "cancelled")],
+)
+def test_a_final_state_learnt_from_prefect_is_written_back(
+    app_client, catalog_url, final, expected
+):
+    """A run whose flow could not report its end (killed, or its catalog was down)."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import State
+
+    from blocks.settings import get_settings
+
+    headers = key("creator")
+    task = create(app_client, headers)
+    folder = get_settings().output_root / task
+    folder.mkdir(parents=True)
+    for name in ("video.mp4", "video-2.mp4", "subtitles.srt", "subtitles.ass", "manifest.json"):
+        (folder / name).write_text("x")
+
+    async def finish() -> None:
+        async with get_client() as client:
+            state = State(type=StateType[final], message=f"{final.lower()} by the test")
+            await client.set_flow_run_state(uuid.UUID(task), state, force=True)
+
+    asyncio.run(finish())
+    got = wait_for(
+        lambda: (
+            (b := app_client.get(f"/api/v1/tasks/{task}", headers=headers).json())["state"]
+            == expected
+            and b
+        ),
+        timeout_s=15,
+    )
+    with psycopg.connect(catalog_url) as conn:
+        state, finished = conn.execute(
+            "SELECT state, finished_at IS NOT NULL FROM mpt_catalog.videos WHERE flow_run_id = %s",
+            (uuid.UUID(task),),
+        ).fetchone()
+    assert (state, finished) == (expected, True)
+    if expected == "completed":
+        assert got["progress"] == 100
+        assert got["urls"]["video"] == f"/api/v1/stream/{task}/video.mp4"
+        assert {"video_2", "srt", "ass", "manifest"} <= set(got["urls"])
+    else:
+        assert got["urls"] == {}
+    if expected == "failed":
+        assert got["error"] == "crashed by the test"

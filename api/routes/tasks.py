@@ -121,18 +121,32 @@ def _visible(who: Principal, row: VideoRow | None) -> VideoRow:
     return row
 
 
+_FILE_NAMES = {
+    "subtitles.srt": "srt",
+    "subtitles.ass": "ass",
+    "script.txt": "script",
+    "manifest.json": "manifest",
+}
+
+
 def _published_files(svc: Services, row: VideoRow) -> dict[str, str]:
-    """Files in a finished run's folder, for a run whose flow could not report them."""
+    """Files in a finished run's folder, named as the flow names them, for a run whose flow
+    could not report them (the catalog was down at the end of the run)."""
     folder = svc.output_root / str(row.flow_run_id)
     if not folder.is_dir():
         return {}
-    return {
-        p.stem.replace("-", "_") if p.suffix != ".json" else "manifest": str(
-            p.relative_to(svc.output_root)
-        )
-        for p in sorted(folder.iterdir())
-        if p.is_file() and not p.name.startswith(".")
-    }
+    found = {}
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        name = _FILE_NAMES.get(path.name)
+        if name is None and path.stem.startswith("narration"):
+            name = "audio"
+        elif name is None and path.suffix == ".mp4":
+            name = path.stem.replace("-", "_")  # video, video_2, ...
+        if name:
+            found[name] = str(path.relative_to(svc.output_root))
+    return found
 
 
 async def _current(svc: Services, row: VideoRow) -> tuple[VideoRow, RunState]:
