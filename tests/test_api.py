@@ -479,3 +479,29 @@ def test_a_final_state_learnt_from_prefect_is_written_back(
         assert got["urls"] == {}
     if expected == "failed":
         assert got["error"] == "crashed by the test"
+
+
+def test_migrations_apply_once_even_when_processes_start_together(catalog_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api.catalog import MIGRATIONS, migrate
+
+    from .service import ADMIN_URL
+
+    name = f"mpt_migrate_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+            with ThreadPoolExecutor(4) as pool:
+                applied = list(pool.map(lambda _: migrate(url), range(4)))
+            files = sorted(p.name for p in MIGRATIONS.glob("*.sql"))
+            assert sorted(applied, key=len) == [[], [], [], files]
+            assert migrate(url) == []
+            with psycopg.connect(url) as conn:
+                rows = conn.execute(
+                    "SELECT name FROM mpt_catalog.schema_migrations ORDER BY name"
+                ).fetchall()
+            assert [r[0] for r in rows] == files
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
