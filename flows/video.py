@@ -24,7 +24,7 @@ from flows.progress import Progress
 from flows.spec import VideoSpec
 from tasks.errors import BadInput, StageError
 from tasks.materials import materials_stage
-from tasks.narration import narration_stage
+from tasks.narration import Narration, narration_stage
 from tasks.publish import (
     Published,
     PublishedNarration,
@@ -33,8 +33,8 @@ from tasks.publish import (
     write_manifest,
 )
 from tasks.render import RenderOptions, pick_music, render_stage
-from tasks.script import count_words, make_script, script_stage
-from tasks.subtitles import resolve_font, subtitles_stage
+from tasks.script import Script, count_words, make_script, script_stage
+from tasks.subtitles import Subtitles, resolve_font, subtitles_stage
 from tasks.terms import social_stage, terms_stage
 
 STAGES = ["script", "terms", "narration", "materials", "subtitles", "render", "publish"]
@@ -236,12 +236,8 @@ def video_flow(
             reporter.close()
 
 
-def _make_narration(
-    spec: VideoSpec, target: Path, reporter: RunReporter | None, output: Output
-) -> NarrationResult:
-    run = _Runner(PARTIAL_STAGES[output], reporter)
-    llm = llm_fingerprint()
-    script = run.run(
+def _script(run: _Runner, spec: VideoSpec, llm: list[str]) -> Script:
+    return run.run(
         "script",
         script_stage,
         topic=spec.topic,
@@ -250,7 +246,10 @@ def _make_narration(
         llm=[] if spec.script or spec.audio else llm,
         audio=spec.audio,
     )
-    narration = run.run(
+
+
+def _narration(run: _Runner, spec: VideoSpec, script: Script) -> Narration:
+    return run.run(
         "narration",
         narration_stage,
         script=script,
@@ -259,16 +258,34 @@ def _make_narration(
         pause_s=spec.sentence_pause,
         audio=spec.audio,
     )
+
+
+def _subtitles(run: _Runner, spec: VideoSpec, narration: Narration, script: Script) -> Subtitles:
+    return run.run(
+        "subtitles",
+        subtitles_stage,
+        narration=narration,
+        # Keyed without `enabled`: turning burning off or on must not remake the files.
+        style=spec.subtitles.model_copy(update={"enabled": True}),
+        font=resolve_font(spec.subtitles.font, script.text),
+        size=spec.size,
+    )
+
+
+def _sentences(narration: Narration) -> list[SentenceOut]:
+    return [SentenceOut(text=s.text, start_s=s.start_s, end_s=s.end_s) for s in narration.sentences]
+
+
+def _make_narration(
+    spec: VideoSpec, target: Path, reporter: RunReporter | None, output: Output
+) -> NarrationResult:
+    run = _Runner(PARTIAL_STAGES[output], reporter)
+    llm = llm_fingerprint()
+    script = _script(run, spec, llm)
+    narration = _narration(run, spec, script)
     subtitles = None
     if output == "subtitles":
-        subtitles = run.run(
-            "subtitles",
-            subtitles_stage,
-            narration=narration,
-            style=spec.subtitles.model_copy(update={"enabled": True}),
-            font=resolve_font(spec.subtitles.font, script.text),
-            size=spec.size,
-        )
+        subtitles = _subtitles(run, spec, narration, script)
     published: PublishedNarration = run.run(
         "publish",
         publish_narration_stage,
@@ -286,9 +303,7 @@ def _make_narration(
         title=script.title,
         script=script.text,
         language=script.language,
-        sentences=[
-            SentenceOut(text=s.text, start_s=s.start_s, end_s=s.end_s) for s in narration.sentences
-        ],
+        sentences=_sentences(narration),
         voice=narration.voice,
         flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None,
         stages=run.records,
@@ -304,26 +319,10 @@ def _make_video(spec: VideoSpec, target: Path, reporter: RunReporter | None) -> 
     run = _Runner(STAGES, reporter)
 
     llm = llm_fingerprint()
-    script = run.run(
-        "script",
-        script_stage,
-        topic=spec.topic,
-        script=spec.script,
-        language=spec.language,
-        llm=[] if spec.script or spec.audio else llm,
-        audio=spec.audio,
-    )
+    script = _script(run, spec, llm)
     terms = run.run("terms", terms_stage, script=script, llm=llm)
     social = run.run("social", social_stage, script=script, llm=llm) if llm else None
-    narration = run.run(
-        "narration",
-        narration_stage,
-        script=script,
-        voice=spec.voice,
-        speech_rate=spec.speech_rate,
-        pause_s=spec.sentence_pause,
-        audio=spec.audio,
-    )
+    narration = _narration(run, spec, script)
     materials = run.run(
         "materials",
         materials_stage,
@@ -338,16 +337,7 @@ def _make_video(spec: VideoSpec, target: Path, reporter: RunReporter | None) -> 
         fps=spec.fps,
         providers=get_settings().materials.providers,
     )
-    font = resolve_font(spec.subtitles.font, script.text)
-    subtitles = run.run(
-        "subtitles",
-        subtitles_stage,
-        narration=narration,
-        # Keyed without `enabled`: turning burning off or on must not remake the files.
-        style=spec.subtitles.model_copy(update={"enabled": True}),
-        font=font,
-        size=spec.size,
-    )
+    subtitles = _subtitles(run, spec, narration, script)
     music = pick_music(spec.music, seed)
     # Every render option is a VideoSpec field of the same name, except the frame size.
     fields = set(RenderOptions.model_fields) - {"size"}
@@ -392,9 +382,7 @@ def _make_video(spec: VideoSpec, target: Path, reporter: RunReporter | None) -> 
         title=script.title,
         script=script.text,
         language=script.language,
-        sentences=[
-            SentenceOut(text=s.text, start_s=s.start_s, end_s=s.end_s) for s in narration.sentences
-        ],
+        sentences=_sentences(narration),
         terms=terms,
         materials=[
             MaterialOut(
