@@ -411,18 +411,17 @@ keys_app = typer.Typer(no_args_is_help=True, help="API keys of the REST service 
 app.add_typer(keys_app, name="keys")
 
 
-def _catalog() -> object:
-    """The catalog module, migrated; one error line when PostgreSQL does not answer."""
+def _catalog_ready() -> None:
+    """Migrate the catalog; one error line (exit 1) when PostgreSQL does not answer."""
     import psycopg
 
-    from api import catalog
+    from api.catalog import database_url, migrate
 
     try:
-        catalog.migrate()
+        migrate()
     except psycopg.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise _fail(f"catalog unavailable at {catalog.database_url()}: {first}", 1) from None
-    return catalog
+        raise _fail(f"catalog unavailable at {database_url()}: {first}", 1) from None
 
 
 @keys_app.command("create")
@@ -437,8 +436,10 @@ def keys_create(
         raise _fail(f"unknown role '{role}'; valid roles: viewer, creator, admin")
     if owner is not None and not (1 <= len(owner) <= 100 and owner.isprintable()):
         raise _fail("owner must be 1 to 100 printable characters")
-    catalog = _catalog()
-    key_id, key = catalog.create_key(role, owner)  # type: ignore[attr-defined]
+    from api.catalog import create_key
+
+    _catalog_ready()
+    key_id, key = create_key(role, owner)
     typer.echo(key)
     typer.echo(f"key {key_id} ({role}) created; it is shown only now", err=True)
 
@@ -446,7 +447,10 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """Keys by id, owner and role (never the keys themselves)."""
-    for row in _catalog().list_keys():  # type: ignore[attr-defined]
+    from api.catalog import list_keys
+
+    _catalog_ready()
+    for row in list_keys():
         revoked = f"\trevoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else ""
         typer.echo(f"{row.id}\t{row.owner}\t{row.role}\t{row.created_at:%Y-%m-%d %H:%M}{revoked}")
 
@@ -454,7 +458,10 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The id `keys list` shows.")]) -> None:
     """Revoke a key: it answers 401 from then on."""
-    if not _catalog().revoke_key(key_id):  # type: ignore[attr-defined]
+    from api.catalog import revoke_key
+
+    _catalog_ready()
+    if not revoke_key(key_id):
         raise _fail(f"no active key with id {key_id}")
     typer.echo(f"key {key_id} revoked")
 
