@@ -17,6 +17,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from redis.asyncio import Redis
 
@@ -84,7 +85,9 @@ def create_app(settings: Settings | None = None, prefect_api_url: str | None = N
                 await pool.close()
                 await redis.aclose()
 
-    app = FastAPI(
+    # The docs page's JavaScript and CSS are served from the package, not a CDN: /docs works
+    # on a machine with no network, like everything else here.
+    app = FastAPIOffline(
         title="MoneyPrinterTurbo++",
         version="1",
         summary="Short videos from a topic or a script: create runs, follow them, fetch files.",

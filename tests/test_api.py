@@ -388,8 +388,13 @@ def test_metrics_in_prometheus_text_format(app_client):
     assert str(task) not in text  # routes, not ids: a bounded number of series
 
 
-def test_openapi_is_served_under_docs(app_client):
-    assert app_client.get("/docs").status_code == 200
+def test_openapi_is_served_under_docs_without_a_cdn(app_client):
+    page = app_client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+\.(?:js|css))['"]""", page.text)
+    assert len(assets) == 2 and all(a.startswith("/") for a in assets), assets
+    for asset in assets:
+        assert app_client.get(asset).status_code == 200
     paths = app_client.get("/openapi.json").json()["paths"]
     for path in ("/api/v1/videos", "/api/v1/tasks/{task_id}", "/api/v1/stream/{file_path}"):
         assert path in paths
