@@ -181,10 +181,21 @@ async def get_video(conn: psycopg.AsyncConnection, flow_run_id: UUID) -> VideoRo
 
 
 async def list_videos(
-    conn: psycopg.AsyncConnection, owner: str | None, limit: int, offset: int
+    conn: psycopg.AsyncConnection,
+    owner: str | None,
+    limit: int,
+    offset: int,
+    state: RunState | None = None,
 ) -> tuple[list[VideoRow], int]:
     """A page of runs, newest first; `owner` None lists everyone's (admin)."""
-    where, args = ("WHERE owner = %s", [owner]) if owner is not None else ("", [])
+    conditions, args = [], []
+    if owner is not None:
+        conditions.append("owner = %s")
+        args.append(owner)
+    if state is not None:
+        conditions.append("state = %s")
+        args.append(state)
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         f"SELECT {_VIDEO_COLUMNS} FROM mpt_catalog.videos {where} "

@@ -79,7 +79,15 @@ class Runs:
         except (TimeoutError, httpx.HTTPError, OSError) as exc:
             raise PrefectUnavailable(f"Prefect API at {self.api_url} did not answer") from exc
 
-    async def create(self, kind: Kind, parameters: dict[str, Any], tags: list[str]) -> UUID:
+    async def create(
+        self,
+        kind: Kind,
+        parameters: dict[str, Any],
+        tags: list[str],
+        idempotency_key: str | None = None,
+    ) -> UUID:
+        """A new flow run of the kind's deployment; with an idempotency key seen before for
+        that deployment, Prefect answers with the run it created then."""
         flow_run = await self._call(
             run_deployment(
                 DEPLOYMENTS[kind],
@@ -87,6 +95,7 @@ class Runs:
                 parameters=parameters,
                 timeout=0,
                 tags=tags,
+                idempotency_key=idempotency_key,
                 as_subflow=False,
             )
         )

@@ -30,6 +30,16 @@ def _inside(value: str, roots: list[Path] | tuple[Path, ...]) -> bool:
     return any(real.is_relative_to(root) for root in roots)
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class VideoRequest(VideoSpec):
     """A VideoSpec as the service accepts it: within the service's limits, and naming files
     only inside the storage roots (checked before any file is looked at)."""
@@ -39,6 +49,9 @@ class VideoRequest(VideoSpec):
     def _service_limits(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
+        if _has_nul(data):
+            # PostgreSQL text cannot hold NUL, and no script or path needs one.
+            raise ValueError("the request contains a NUL character (\\u0000)")
         limits = get_settings().api
         topic, script = data.get("topic"), data.get("script")
         if isinstance(topic, str) and len(topic) > limits.max_topic_chars:

@@ -59,6 +59,7 @@ def _media_type(path: Path) -> str:
 
 
 @router.get("/stream/{file_path:path}", responses=ERRORS | {416: {"description": "Bad range"}})
+@router.head("/stream/{file_path:path}", include_in_schema=False)
 async def stream(file_path: str, who: Viewer, svc: Svc) -> FileResponse:
     """A published file, inline, with HTTP Range (206 partial content, 416 out of range)."""
     real = await _file(file_path, who, svc)
@@ -66,6 +67,7 @@ async def stream(file_path: str, who: Viewer, svc: Svc) -> FileResponse:
 
 
 @router.get("/download/{file_path:path}", responses=ERRORS)
+@router.head("/download/{file_path:path}", include_in_schema=False)
 async def download(file_path: str, who: Viewer, svc: Svc) -> FileResponse:
     """A published file as an attachment (Content-Disposition with its name)."""
     real = await _file(file_path, who, svc)

@@ -7,7 +7,7 @@ import logging
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from prefect.exceptions import ObjectNotFound
 
@@ -38,7 +38,21 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _create(kind: Kind, spec: VideoRequest, who: Principal, svc: Svc) -> TaskCreated:
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Repeat a request with the same key (say, after a timeout) and get the "
+        "task the first one created instead of a second run.",
+    ),
+]
+
+
+async def _create(
+    kind: Kind, spec: VideoRequest, who: Principal, svc: Svc, retry_key: str | None
+) -> TaskCreated:
     limit = svc.settings.api.rate_limit_per_min
     try:
         wait = await retry_after(svc.redis, who.key_id, limit)
@@ -59,8 +73,12 @@ async def _create(kind: Kind, spec: VideoRequest, who: Principal, svc: Svc) -> T
         raise HTTPException(422, str(exc)) from None
 
     parameters = {"spec": spec.model_dump(mode="json"), "output": kind}
+    # Scoped to the owner: another owner's key can never return (or reveal) this run.
+    idempotency_key = f"{who.owner}:{retry_key}" if retry_key else None
     try:
-        run_id = await svc.runs.create(kind, parameters, tags=["api", f"owner:{who.owner}"])
+        run_id = await svc.runs.create(
+            kind, parameters, tags=["api", f"owner:{who.owner}"], idempotency_key=idempotency_key
+        )
     except PrefectUnavailable:
         raise HTTPException(
             503, "the Prefect API is not answering, so no run was created; try again later"
@@ -69,6 +87,11 @@ async def _create(kind: Kind, spec: VideoRequest, who: Principal, svc: Svc) -> T
         raise HTTPException(
             503, f"the {kind} deployment is missing on the Prefect server: run `make stack`"
         ) from None
+    if retry_key:
+        async with svc.pool.connection() as conn:
+            seen = await get_video(conn, run_id)
+        if seen is not None and seen.owner == who.owner:
+            return TaskCreated(task_id=run_id, status=seen.state)
     try:
         async with svc.pool.connection() as conn:
             await record_created(
@@ -93,25 +116,31 @@ async def _create(kind: Kind, spec: VideoRequest, who: Principal, svc: Svc) -> T
 @router.post(
     "/videos", status_code=202, response_model=TaskCreated, responses=ERRORS, tags=["create"]
 )
-async def create_video(spec: VideoRequest, who: Creator, svc: Svc) -> TaskCreated:
+async def create_video(
+    spec: VideoRequest, who: Creator, svc: Svc, idempotency_key: IdempotencyKey = None
+) -> TaskCreated:
     """Render a video: a flow run of the `video` deployment. `task_id` is its flow run id."""
-    return await _create("video", spec, who, svc)
+    return await _create("video", spec, who, svc, idempotency_key)
 
 
 @router.post(
     "/audios", status_code=202, response_model=TaskCreated, responses=ERRORS, tags=["create"]
 )
-async def create_audio(spec: VideoRequest, who: Creator, svc: Svc) -> TaskCreated:
+async def create_audio(
+    spec: VideoRequest, who: Creator, svc: Svc, idempotency_key: IdempotencyKey = None
+) -> TaskCreated:
     """Narration only: the script spoken, as a WAV file."""
-    return await _create("audio", spec, who, svc)
+    return await _create("audio", spec, who, svc, idempotency_key)
 
 
 @router.post(
     "/subtitles", status_code=202, response_model=TaskCreated, responses=ERRORS, tags=["create"]
 )
-async def create_subtitles(spec: VideoRequest, who: Creator, svc: Svc) -> TaskCreated:
+async def create_subtitles(
+    spec: VideoRequest, who: Creator, svc: Svc, idempotency_key: IdempotencyKey = None
+) -> TaskCreated:
     """Narration and its timed subtitles (SRT and ASS)."""
-    return await _create("subtitles", spec, who, svc)
+    return await _create("subtitles", spec, who, svc, idempotency_key)
 
 
 def _visible(who: Principal, row: VideoRow | None) -> VideoRow:
@@ -185,11 +214,12 @@ async def list_tasks(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    state: Annotated[RunState | None, Query(description="Only tasks in this state.")] = None,
 ) -> TaskPage:
     """The caller's tasks (an admin's: everyone's), newest first, from the catalog."""
     owner = None if who.role == "admin" else who.owner
     async with svc.pool.connection() as conn:
-        rows, total = await list_videos(conn, owner, limit, offset)
+        rows, total = await list_videos(conn, owner, limit, offset, state)
     current = await asyncio.gather(*(_current(svc, r) for r in rows))
     prefix = _prefix(request)
     items = [TaskOut.from_row(r, prefix, s) for r, s in current]
