@@ -564,3 +564,9 @@ def test_a_nul_character_is_refused_before_anything_is_created(app_client, catal
     assert r.status_code == 422
     assert r.json()["detail"] == "the request contains a NUL character (\\u0000)"
     assert rows(catalog_url) == before
+
+
+def test_a_path_too_long_for_the_file_system_is_404(app_client):
+    # Found by schemathesis: realpath raised ENAMETOOLONG and the request answered 500.
+    r = app_client.get("/api/v1/download/" + "é" * 300, headers=key("admin"))
+    assert r.status_code == 404

@@ -55,9 +55,9 @@ def test_no_request_gets_a_server_error(live_api, creator):
 
         @given(case=operation.as_strategy(mode))
         @settings(
-            max_examples=25,
+            max_examples=40,
             deadline=None,
-            derandomize=True,  # the same cases on every run
+            derandomize=True,  # the same cases on every run (random rounds of 200 ran clean)
             suppress_health_check=list(HealthCheck),
             database=None,
         )

@@ -30,8 +30,11 @@ def resolve_under(root: Path, file_path: str) -> Path | None:
     pure = PurePosixPath(file_path)
     if pure.is_absolute() or any(part in ("..", ".") for part in pure.parts):
         return None
-    real = Path(os.path.realpath(root / pure))
-    if not real.is_relative_to(root) or not real.is_file():
+    try:
+        real = Path(os.path.realpath(root / pure))
+        if not real.is_relative_to(root) or not real.is_file():
+            return None
+    except OSError:  # a name too long for the file system, a loop of links: not a file
         return None
     return real
 
