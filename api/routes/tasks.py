@@ -189,6 +189,10 @@ async def _current(svc: Services, row: VideoRow) -> tuple[VideoRow, RunState]:
     if info is None:
         return row, row.state
     if not info.final:
+        # The flow marks its own row running as it starts: that is news Prefect's cached
+        # state may not have yet.
+        if row.state == "running" and info.state == "queued":
+            return row, "running"
         return row, info.state
     paths = _published_files(svc, row) if info.state == "completed" and not row.paths else None
     error = info.message if info.state == "failed" else None
