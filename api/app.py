@@ -110,6 +110,12 @@ def create_app(settings: Settings | None = None, prefect_api_url: str | None = N
     async def _prefect_down(request: Request, exc: PrefectUnavailable) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, 503)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The traceback goes to the server's log; the client gets one line.
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "internal error; it has been logged"}, 500)
+
     # Outermost first: metrics see every answer, including a refused body.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

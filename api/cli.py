@@ -185,7 +185,7 @@ def make(
     server = _TemporaryPrefectAPI()
     # Our stages' warnings (provider retries, skipped files) end up in the manifest and the
     # closing lines; on the console they would break the one-line error promise.
-    for name in ("blocks", "tasks", "flows"):
+    for name in ("blocks", "tasks", "flows", "api"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
         spec = _validated_spec(

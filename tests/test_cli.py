@@ -98,3 +98,14 @@ def test_demo_renders_full_size_with_burned_subtitles_then_reruns_from_cache(tmp
     assert again.returncode == 0
     states = {k: v["state"] for k, v in json.loads(again.stdout)["stages"].items()}
     assert set(states.values()) == {"Cached"}
+
+
+def test_a_catalog_that_does_not_answer_never_disturbs_a_cli_render(tmp_path, monkeypatch):
+    from .service import free_port
+
+    monkeypatch.setenv("MPT_DATABASE_URL", f"postgresql://mpt:mpt@127.0.0.1:{free_port()}/x")
+    out = tmp_path / "out"
+    proc = mpt("make", "--script", "A short check.", "--resolution", "540p", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "catalog not updated" not in proc.stderr and "warning" not in proc.stderr.lower()
+    assert (out / "video.mp4").is_file()
