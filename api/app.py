@@ -7,6 +7,7 @@ never renders anything itself, so it stays small and fast however busy the worke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -24,6 +25,7 @@ from redis.asyncio import Redis
 from api.catalog import database_url, migrate
 from api.limits import BodyLimitMiddleware
 from api.metrics import Metrics, MetricsMiddleware
+from api.reconcile import reconcile_forever
 from api.routes import files, system, tasks
 from api.runs import PrefectUnavailable, Runs
 from api.services import Services
@@ -79,9 +81,16 @@ def create_app(settings: Settings | None = None, prefect_api_url: str | None = N
                 database_url=db_url,
                 migrated=migrated,
             )
+            svc = app.state.services
+            every = settings.api.reconcile_every_s
+            reconciler = asyncio.create_task(reconcile_forever(svc, every)) if every else None
             try:
                 yield
             finally:
+                if reconciler is not None:
+                    reconciler.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await reconciler
                 await pool.close()
                 await redis.aclose()
 

@@ -208,6 +208,17 @@ async def list_videos(
     return rows, total
 
 
+async def open_videos(conn: psycopg.AsyncConnection, limit: int) -> list[VideoRow]:
+    """Runs not yet ended, oldest first."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"SELECT {_VIDEO_COLUMNS} FROM mpt_catalog.videos "
+        "WHERE state NOT IN ('completed', 'failed', 'cancelled') ORDER BY created_at LIMIT %s",
+        (limit,),
+    )
+    return [VideoRow(**r) for r in await cur.fetchall()]
+
+
 async def set_state(
     conn: psycopg.AsyncConnection,
     flow_run_id: UUID,

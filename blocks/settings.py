@@ -107,6 +107,9 @@ class ApiSettings(BaseModel):
     state_ttl_s: float = Field(
         1.0, ge=0, description="How long a run's Prefect state is reused between reads."
     )
+    reconcile_every_s: float = Field(
+        10.0, ge=0, description="How often open runs are checked against Prefect; 0: never."
+    )
     input_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
         description="Extra folders a request may name for music, materials or narration "

@@ -570,3 +570,33 @@ def test_a_path_too_long_for_the_file_system_is_404(app_client):
     # Found by schemathesis: realpath raised ENAMETOOLONG and the request answered 500.
     r = app_client.get("/api/v1/download/" + "é" * 300, headers=key("admin"))
     assert r.status_code == 404
+
+
+def test_runs_that_end_unseen_are_brought_up_to_date_in_the_background(make_client, catalog_url):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    client = make_client(MPT_API__RECONCILE_EVERY_S="0.3")
+    task = create(client, key("creator"))
+
+    async def crash() -> None:
+        async with get_client() as prefect:
+            await prefect.set_flow_run_state(
+                uuid.UUID(task), Crashed(message="worker lost"), force=True
+            )
+
+    asyncio.run(crash())
+
+    def row_state() -> tuple | None:
+        with psycopg.connect(catalog_url) as conn:
+            row = conn.execute(
+                "SELECT state, error FROM mpt_catalog.videos WHERE flow_run_id = %s",
+                (uuid.UUID(task),),
+            ).fetchone()
+        return row if row[0] != "queued" else None
+
+    assert wait_for(row_state, timeout_s=15) == ("failed", "worker lost")  # nobody read it
+    metrics = client.get("/api/v1/metrics").text
+    assert re.search(r'mpt_runs\{state="failed"\} [1-9]', metrics)

@@ -21,9 +21,9 @@ from api.catalog import (
     get_video,
     list_videos,
     record_created,
-    set_state,
 )
 from api.ratelimit import RedisError, retry_after
+from api.reconcile import current_state
 from api.runs import PrefectUnavailable
 from api.schemas import Problem, TaskCreated, TaskOut, TaskPage, VideoRequest
 from api.services import Services, services
@@ -150,64 +150,12 @@ def _visible(who: Principal, row: VideoRow | None) -> VideoRow:
     return row
 
 
-_FILE_NAMES = {
-    "subtitles.srt": "srt",
-    "subtitles.ass": "ass",
-    "script.txt": "script",
-    "manifest.json": "manifest",
-}
-
-
-def _published_files(svc: Services, row: VideoRow) -> dict[str, str]:
-    """Files in a finished run's folder, named as the flow names them, for a run whose flow
-    could not report them (the catalog was down at the end of the run)."""
-    folder = svc.output_root / str(row.flow_run_id)
-    if not folder.is_dir():
-        return {}
-    found = {}
-    for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.name.startswith("."):
-            continue
-        name = _FILE_NAMES.get(path.name)
-        if name is None and path.stem.startswith("narration"):
-            name = "audio"
-        elif name is None and path.suffix == ".mp4":
-            name = path.stem.replace("-", "_")  # video, video_2, ...
-        if name:
-            found[name] = str(path.relative_to(svc.output_root))
-    return found
-
-
-async def _current(svc: Services, row: VideoRow) -> tuple[VideoRow, RunState]:
-    """The row with Prefect's word on a run still going; the catalog's when Prefect is down."""
-    if row.state in TERMINAL:
-        return row, row.state
-    try:
-        info = await svc.runs.info(row.flow_run_id)
-    except PrefectUnavailable:
-        return row, row.state
-    if info is None:
-        return row, row.state
-    if not info.final:
-        # The flow marks its own row running as it starts: that is news Prefect's cached
-        # state may not have yet.
-        if row.state == "running" and info.state == "queued":
-            return row, "running"
-        return row, info.state
-    paths = _published_files(svc, row) if info.state == "completed" and not row.paths else None
-    error = info.message if info.state == "failed" else None
-    async with svc.pool.connection() as conn:
-        await set_state(conn, row.flow_run_id, info.state, error=error, paths=paths)
-        fresh = await get_video(conn, row.flow_run_id)
-    return (fresh or row), info.state
-
-
 @router.get("/tasks/{task_id}", response_model=TaskOut, responses=ERRORS, tags=["tasks"])
 async def read_task(task_id: UUID, who: Viewer, svc: Svc, request: Request) -> TaskOut:
     """State (queued, running, completed, failed, cancelled), progress, stage, error, URLs."""
     async with svc.pool.connection() as conn:
         row = _visible(who, await get_video(conn, task_id))
-    row, state = await _current(svc, row)
+    row, state = await current_state(svc, row)
     return TaskOut.from_row(row, _prefix(request), state)
 
 
@@ -224,7 +172,7 @@ async def list_tasks(
     owner = None if who.role == "admin" else who.owner
     async with svc.pool.connection() as conn:
         rows, total = await list_videos(conn, owner, limit, offset, state)
-    current = await asyncio.gather(*(_current(svc, r) for r in rows))
+    current = await asyncio.gather(*(current_state(svc, r) for r in rows))
     prefix = _prefix(request)
     items = [TaskOut.from_row(r, prefix, s) for r, s in current]
     return TaskPage(items=items, total=total, limit=limit, offset=offset)
@@ -241,7 +189,7 @@ async def cancel_task(task_id: UUID, who: Creator, svc: Svc) -> TaskCreated:
     """Cancel a run that is still queued or running (409 when it has already ended)."""
     async with svc.pool.connection() as conn:
         row = _visible(who, await get_video(conn, task_id))
-    row, state = await _current(svc, row)
+    row, state = await current_state(svc, row)
     if state in TERMINAL:
         raise HTTPException(409, f"task already {state}")
     try:
@@ -252,7 +200,7 @@ async def cancel_task(task_id: UUID, who: Creator, svc: Svc) -> TaskCreated:
         ) from None
     if not cancelled:
         raise HTTPException(409, "task already ended")
-    await _current(svc, row)  # a run that never started is cancelled outright: record it
+    await current_state(svc, row)  # a run that never started is cancelled outright: record it
     return TaskCreated(task_id=task_id, status="cancelled")
 
 
