@@ -29,7 +29,7 @@ from api.reconcile import reconcile_forever
 from api.routes import files, system, tasks
 from api.runs import PrefectUnavailable, Runs
 from api.services import Services
-from blocks.settings import Settings, get_settings
+from blocks.settings import get_settings
 
 log = logging.getLogger("api")
 DEFAULT_PREFECT_API = "http://127.0.0.1:4200/api"
@@ -42,8 +42,9 @@ def _one_line(exc: RequestValidationError) -> str:
     return f"{loc}: {msg}" if loc else msg
 
 
-def create_app(settings: Settings | None = None, prefect_api_url: str | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def create_app(prefect_api_url: str | None = None) -> FastAPI:
+    """The app, configured from MPT_* settings (request validation reads the same ones)."""
+    settings = get_settings()
     prefect_api_url = prefect_api_url or os.environ.get("PREFECT_API_URL") or DEFAULT_PREFECT_API
     db_url = settings.database_url or database_url()
     metrics = Metrics()
@@ -55,7 +56,8 @@ def create_app(settings: Settings | None = None, prefect_api_url: str | None = N
             await asyncio.to_thread(migrate, db_url)
         except psycopg.Error as exc:
             # Keep serving: /health says what is wrong and migrations run when it answers.
-            log.error("catalog not ready (PostgreSQL): %s", str(exc).splitlines()[0])
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            log.error("catalog not ready (PostgreSQL): %s", first)
             migrated = False
         pool = AsyncConnectionPool(
             db_url, min_size=2, max_size=10, timeout=5, open=False, kwargs={"autocommit": True}

@@ -23,10 +23,13 @@ def readable_roots() -> list[Path]:
 
 
 def _inside(value: str, roots: list[Path] | tuple[Path, ...]) -> bool:
-    path = Path(value).expanduser()
-    if not path.is_absolute():
+    try:
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            return False
+        real = path.resolve()  # symlinks followed: a link that points out is outside
+    except (OSError, RuntimeError):  # a name the file system refuses, a loop of links
         return False
-    real = path.resolve()  # symlinks followed: a link that points out is outside
     return any(real.is_relative_to(root) for root in roots)
 
 

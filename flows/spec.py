@@ -8,6 +8,7 @@ with this model before any work starts.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -112,6 +113,14 @@ class SubtitleStyle(BaseModel):
         False, title="Word highlight", description="Colour each word as it is spoken."
     )
     highlight_color: str = Field("#FFD700", title="Highlight colour", pattern=HEX_COLOUR)
+
+
+def _exists(path: Path, test: Callable[[Path], bool]) -> bool:
+    """`path.is_file()` or `is_dir()`, False for a name the file system refuses (too long)."""
+    try:
+        return test(path)
+    except OSError:
+        return False
 
 
 class VideoSpec(BaseModel):
@@ -249,7 +258,7 @@ class VideoSpec(BaseModel):
         v = v.strip()
         if v in ("none", "random"):
             return v
-        if not Path(v).expanduser().is_file():
+        if not _exists(Path(v).expanduser(), Path.is_file):
             raise ValueError(f"music file not found: {v}")
         return str(Path(v).expanduser().resolve())
 
@@ -259,7 +268,7 @@ class VideoSpec(BaseModel):
         if v is None:
             return None
         v = v.expanduser()
-        if not v.is_file():
+        if not _exists(v, Path.is_file):
             raise ValueError(f"audio file not found: {v}")
         return v.resolve()
 
@@ -269,7 +278,7 @@ class VideoSpec(BaseModel):
         if v is None:
             return None
         v = v.expanduser()
-        if not v.is_dir():
+        if not _exists(v, Path.is_dir):
             raise ValueError(f"materials folder does not exist: {v}")
         return v.resolve()
 

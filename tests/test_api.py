@@ -600,3 +600,13 @@ def test_runs_that_end_unseen_are_brought_up_to_date_in_the_background(make_clie
     assert wait_for(row_state, timeout_s=15) == ("failed", "worker lost")  # nobody read it
     metrics = client.get("/api/v1/metrics").text
     assert re.search(r'mpt_runs\{state="failed"\} [1-9]', metrics)
+
+
+@pytest.mark.parametrize("field", ["music", "audio", "materials_dir"])
+def test_a_path_too_long_inside_the_roots_is_422(app_client, field):
+    from blocks.settings import get_settings
+
+    long_path = str(get_settings().output_root.resolve() / ("a" * 300) / "b.mp3")
+    r = app_client.post("/api/v1/videos", json=SPEC | {field: long_path}, headers=key("creator"))
+    assert r.status_code == 422, r.text
+    assert field in r.json()["detail"]
