@@ -311,7 +311,28 @@ def _make_narration(
         spec=spec.model_dump(mode="json"),
     )
     write_manifest(target, result)
+    _report_narration(result, output)
     return result
+
+
+def _stage_table(stages: dict[str, StageRecord]) -> str:
+    rows = "\n".join(f"| {name} | {r.state} | {r.seconds:.2f} |" for name, r in stages.items())
+    return f"| stage | state | seconds |\n|---|---|---|\n{rows}\n"
+
+
+def _report_narration(result: NarrationResult, output: Output) -> None:
+    """The operator's summary of a narration-only (or + subtitles) run in the Prefect UI."""
+    files = [result.audio, result.subtitles_srt, result.subtitles_ass]
+    create_markdown_artifact(
+        key=f"{output}-summary",
+        description=result.title,
+        markdown=(
+            f"# {result.title}\n\n**Output:** {output} · **Voice:** {result.voice} · "
+            f"**Narration:** {result.duration_s:.2f} s\n\n"
+            + "".join(f"- `{f}`\n" for f in files if f)
+            + f"\n## Script\n\n{result.script}\n\n## Stages\n\n{_stage_table(result.stages)}"
+        ),
+    )
 
 
 def _make_video(spec: VideoSpec, target: Path, reporter: RunReporter | None) -> VideoResult:
@@ -414,9 +435,6 @@ def _make_video(spec: VideoSpec, target: Path, reporter: RunReporter | None) -> 
 
 def _report(result: VideoResult, words: int) -> None:
     """Artifacts an operator reads in the Prefect UI."""
-    stage_rows = "\n".join(
-        f"| {name} | {r.state} | {r.seconds:.2f} |" for name, r in result.stages.items()
-    )
     create_markdown_artifact(
         key="video-summary",
         description=result.title,
@@ -429,7 +447,7 @@ def _report(result: VideoResult, words: int) -> None:
             f"**Seed:** {result.seed} · **Words:** {words}\n\n"
             f"**Terms:** {', '.join(result.terms)}\n\n"
             f"## Script\n\n{result.script}\n\n"
-            f"## Stages\n\n| stage | state | seconds |\n|---|---|---|\n{stage_rows}\n"
+            f"## Stages\n\n{_stage_table(result.stages)}"
             + (
                 "\n## Warnings\n\n" + "\n".join(f"- {w}" for w in result.warnings)
                 if result.warnings

@@ -203,6 +203,34 @@ def test_run_leaves_artifacts(first_run):
     assert "procedural" in json.dumps(by_key["video-materials"].data)
 
 
+def test_subtitles_output_stops_after_subtitles_and_leaves_a_summary(tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    out = tmp_path / "subs"
+    result = video_flow(_spec(seed=5), out_dir=str(out), output="subtitles")
+    assert set(result.stages) == {"script", "narration", "subtitles", "publish"}
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "manifest.json",
+        "narration.wav",
+        "script.txt",
+        "subtitles.ass",
+        "subtitles.srt",
+    ]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["audio"] == str(out / "narration.wav") and manifest["duration_s"] > 2
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[result.flow_run_id])
+            )
+        )
+    by_key = {a.key: a for a in arts}
+    assert by_key["video-progress"].data == 100.0
+    assert "narration.wav" in by_key["subtitles-summary"].data
+
+
 def test_spec_options_reach_the_render_and_progress_is_reported(tmp_path):
     import re
     import subprocess
