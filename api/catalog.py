@@ -162,11 +162,13 @@ async def record_created(
     spec: dict[str, Any],
     out_dir: str,
 ) -> None:
-    # The flow may already have reported (a very fast worker): keep its state, add ours.
+    # The flow may already have reported (a very fast worker): keep its state, add the owner
+    # it could not know. A row that already has an owner keeps it.
     await conn.execute(
         "INSERT INTO mpt_catalog.videos (flow_run_id, owner, kind, spec, out_dir) "
         "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (flow_run_id) DO UPDATE SET "
-        "owner = EXCLUDED.owner, kind = EXCLUDED.kind, spec = EXCLUDED.spec",
+        "owner = coalesce(mpt_catalog.videos.owner, EXCLUDED.owner), "
+        "out_dir = coalesce(mpt_catalog.videos.out_dir, EXCLUDED.out_dir)",
         (flow_run_id, owner, kind, Jsonb(spec), out_dir),
     )
 

@@ -531,6 +531,15 @@ def test_a_repeated_idempotency_key_returns_the_first_task(app_client, catalog_u
         "/api/v1/videos", json=SPEC, headers=key("creator") | {"Idempotency-Key": "a1"}
     )
     assert stranger.json()["task_id"] != first.json()["task_id"]
+    # No owner name can forge another owner's key ("a:b" + "c" is not "a" + "b:c").
+    tag = uuid.uuid4().hex[:6]
+    one = app_client.post(
+        "/api/v1/videos", json=SPEC, headers=key("creator", f"{tag}:b") | {"Idempotency-Key": "c"}
+    )
+    two = app_client.post(
+        "/api/v1/videos", json=SPEC, headers=key("creator", tag) | {"Idempotency-Key": "b:c"}
+    )
+    assert two.status_code == 202 and one.json()["task_id"] != two.json()["task_id"]
     bad = app_client.post("/api/v1/videos", json=SPEC, headers=headers | {"Idempotency-Key": "x y"})
     assert bad.status_code == 422
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Annotated, Any
 from uuid import UUID
@@ -73,8 +74,8 @@ async def _create(
         raise HTTPException(422, str(exc)) from None
 
     parameters = {"spec": spec.model_dump(mode="json"), "output": kind}
-    # Scoped to the owner: another owner's key can never return (or reveal) this run.
-    idempotency_key = f"{who.owner}:{retry_key}" if retry_key else None
+    # Scoped to the owner (as a JSON pair, so no owner name can forge another's key).
+    idempotency_key = json.dumps([who.owner, retry_key]) if retry_key else None
     try:
         run_id = await svc.runs.create(
             kind, parameters, tags=["api", f"owner:{who.owner}"], idempotency_key=idempotency_key
@@ -90,7 +91,9 @@ async def _create(
     if retry_key:
         async with svc.pool.connection() as conn:
             seen = await get_video(conn, run_id)
-        if seen is not None and seen.owner == who.owner:
+        if seen is not None:
+            if seen.owner != who.owner:
+                raise HTTPException(409, "this Idempotency-Key belongs to another request")
             return TaskCreated(task_id=run_id, status=seen.state)
     try:
         async with svc.pool.connection() as conn:
