@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -30,16 +29,10 @@ from api.routes import files, system, tasks
 from api.runs import PrefectUnavailable, Runs
 from api.services import Services
 from blocks.settings import get_settings
+from flows.spec import first_error
 
 log = logging.getLogger("api")
 DEFAULT_PREFECT_API = "http://127.0.0.1:4200/api"
-
-
-def _one_line(exc: RequestValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
-    msg = re.sub(r"^(Value|Assertion) error, ", "", str(err.get("msg", "invalid request")))
-    return f"{loc}: {msg}" if loc else msg
 
 
 def create_app(prefect_api_url: str | None = None) -> FastAPI:
@@ -56,8 +49,7 @@ def create_app(prefect_api_url: str | None = None) -> FastAPI:
             await asyncio.to_thread(migrate, db_url)
         except psycopg.Error as exc:
             # Keep serving: /health says what is wrong and migrations run when it answers.
-            first = (str(exc).splitlines() or [type(exc).__name__])[0]
-            log.error("catalog not ready (PostgreSQL): %s", first)
+            log.error("catalog not ready (PostgreSQL): %s", first_error(exc))
             migrated = False
         pool = AsyncConnectionPool(
             db_url, min_size=2, max_size=10, timeout=5, open=False, kwargs={"autocommit": True}
@@ -109,12 +101,12 @@ def create_app(prefect_api_url: str | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _one_line(exc)}, status_code=422)
+        return JSONResponse({"detail": first_error(exc)}, status_code=422)
 
     @app.exception_handler(psycopg.Error)
     @app.exception_handler(PoolTimeout)
     async def _catalog_down(request: Request, exc: Exception) -> JSONResponse:
-        log.error("catalog error: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        log.error("catalog error: %s", first_error(exc))
         return JSONResponse({"detail": "the catalog (PostgreSQL) is not answering"}, 503)
 
     @app.exception_handler(PrefectUnavailable)

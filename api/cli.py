@@ -416,12 +416,12 @@ def _catalog_ready() -> None:
     import psycopg
 
     from api.catalog import database_url, migrate
+    from flows.spec import first_error
 
     try:
         migrate()
     except psycopg.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise _fail(f"catalog unavailable at {database_url()}: {first}", 1) from None
+        raise _fail(f"catalog unavailable at {database_url()}: {first_error(exc)}", 1) from None
 
 
 @keys_app.command("create")

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.catalog import TERMINAL, RunState, VideoRow, get_video, migrate, open_videos, set_state
 from api.runs import PrefectUnavailable
 from api.services import Services
+from flows.spec import first_error
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,4 @@ async def reconcile_forever(svc: Services, every_s: float) -> None:
         try:
             await reconcile_open_runs(svc)
         except Exception as exc:  # noqa: BLE001 - the next round tries again
-            log.warning(
-                "reconciling runs failed: %s", str(exc).splitlines()[0] if str(exc) else exc
-            )
+            log.warning("reconciling runs failed: %s", first_error(exc))

@@ -325,13 +325,22 @@ class VideoSpec(BaseModel):
         return int.from_bytes(hashlib.sha256(text).digest()[:4], "big") & 0x7FFFFFFF
 
 
-def first_error(exc: Exception) -> str:
-    """One line for a user from a pydantic ValidationError (or any exception)."""
+# Where a validation error says the value came from, which is no part of the field's name.
+_LOCATIONS = {"__root__", "body", "query", "path", "header"}
+
+
+def first_error(exc: BaseException) -> str:
+    """One line for a user from any exception; from a validation error (pydantic's, or
+    FastAPI's for a request), its first error as `field: message`."""
     from pydantic import ValidationError
 
-    if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
-        msg = re.sub(r"^(Value|Assertion) error, ", "", err.get("msg", str(exc)))
+    errors = exc.errors() if isinstance(exc, ValidationError) else None
+    if errors is None and type(exc).__name__ == "RequestValidationError":
+        errors = exc.errors()  # type: ignore[attr-defined] - FastAPI's, same shape
+    if errors:
+        err = errors[0]
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in _LOCATIONS)
+        msg = re.sub(r"^(Value|Assertion) error, ", "", str(err.get("msg", exc)))
         return f"{loc}: {msg}" if loc else msg
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

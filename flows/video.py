@@ -21,7 +21,7 @@ from api.catalog import RunReporter
 from blocks.llm import configured_llm, llm_fingerprint
 from blocks.settings import get_settings
 from flows.progress import Progress
-from flows.spec import VideoSpec
+from flows.spec import VideoSpec, first_error
 from tasks.errors import BadInput, StageError
 from tasks.materials import materials_stage
 from tasks.narration import Narration, narration_stage
@@ -229,7 +229,7 @@ def video_flow(
         return result
     except Exception as exc:
         if reporter:
-            reporter.failed(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            reporter.failed(first_error(exc))
         raise
     finally:
         if reporter:

@@ -17,6 +17,7 @@ from api.routes.tasks import ERRORS
 from api.schemas import HealthOut, VoiceOut
 from api.services import Services, services
 from blocks.tts import NETWORK_ENGINES
+from flows.spec import first_error
 
 router = APIRouter(prefix="/api/v1", tags=["system"])
 Svc = Annotated[Services, Depends(services)]
@@ -68,8 +69,7 @@ async def _check(name: str, coro: object, timeout_s: float) -> tuple[str, str]:
     except TimeoutError:
         return name, f"no answer in {timeout_s:g} s"
     except Exception as exc:  # noqa: BLE001 - reported, not raised
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return name, f"{type(exc).__name__}: {first}"[:200]
+        return name, f"{type(exc).__name__}: {first_error(exc)}"[:200]
 
 
 @router.get(
