@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from fastapi.concurrency import run_in_threadpool
-
-from api.catalog import TERMINAL, RunState, VideoRow, get_video, migrate, open_videos, set_state
+from api.catalog import TERMINAL, RunState, VideoRow, get_video, open_videos, set_state
 from api.runs import PrefectUnavailable
 from api.services import Services
 from flows.spec import first_error
@@ -71,9 +69,7 @@ async def current_state(svc: Services, row: VideoRow) -> tuple[VideoRow, RunStat
 
 async def reconcile_open_runs(svc: Services, limit: int = 200) -> int:
     """Bring the oldest open rows up to date; returns how many ended."""
-    if not svc.migrated:
-        await run_in_threadpool(migrate, svc.database_url)
-        svc.migrated = True
+    await svc.ensure_migrated()
     async with svc.pool.connection() as conn:
         rows = await open_videos(conn, limit)
     ended = 0

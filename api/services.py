@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from api.catalog import migrate
 from api.metrics import Metrics
 from api.runs import Runs
 from blocks.settings import Settings
@@ -24,6 +26,12 @@ class Services:
     metrics: Metrics
     database_url: str
     migrated: bool = False
+
+    async def ensure_migrated(self) -> None:
+        """Apply the catalog's migrations if start-up could not (PostgreSQL was down)."""
+        if not self.migrated:
+            await run_in_threadpool(migrate, self.database_url)
+            self.migrated = True
 
 
 def services(request: Request) -> Services:

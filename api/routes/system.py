@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.auth import Viewer
-from api.catalog import count_by_state, migrate
+from api.catalog import count_by_state
 from api.metrics import CONTENT_TYPE
 from api.routes.tasks import ERRORS
 from api.schemas import HealthOut, VoiceOut
@@ -38,10 +38,7 @@ async def voices(who: Viewer) -> list[VoiceOut]:
 
 
 async def _postgres(svc: Services) -> str:
-    if not svc.migrated:
-        # The catalog was down at start-up: its migrations run once it answers.
-        await run_in_threadpool(migrate, svc.database_url)
-        svc.migrated = True
+    await svc.ensure_migrated()
     async with svc.pool.connection(timeout=2) as conn:
         await conn.execute("SELECT 1")
     return "ok"
