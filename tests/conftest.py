@@ -84,7 +84,9 @@ def make_video(
     audio: bool = False,
 ) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    args = ["-f", "lavfi", "-i", f"{source}=s={size}:r=30:d={seconds}"]
+    # `source` may carry options of its own ("color=c=red"): the rest are appended to them.
+    sep = ":" if "=" in source else "="
+    args = ["-f", "lavfi", "-i", f"{source}{sep}s={size}:r=30:d={seconds}"]
     if audio:
         args += ["-f", "lavfi", "-i", f"sine=f=440:d={seconds}", "-c:a", "aac"]
     ffmpeg(
@@ -144,3 +146,27 @@ def media(video: Path) -> dict:
             "height": v.codec_context.height if v else 0,
             "duration": c.duration / 1e6 if c.duration else 0.0,
         }
+
+
+def integrated_lufs(path: Path) -> float:
+    """The integrated loudness of a file's audio, as ffmpeg's ebur128 filter measures it."""
+    import re
+
+    log = subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-nostats",
+            "-hide_banner",
+            "-i",
+            str(path),
+            "-af",
+            "ebur128",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stderr
+    return float(re.findall(r"I:\s+(-?[\d.]+) LUFS", log)[-1])

@@ -14,7 +14,7 @@ from tasks.render import RenderOptions, render_video
 from tasks.script import make_script
 from tasks.subtitles import make_subtitles, resolve_font
 
-from .conftest import ffmpeg, frame_at, make_image, media
+from .conftest import ffmpeg, frame_at, integrated_lufs, make_image, make_video, media
 
 SIZE = (360, 640)
 MUSIC_HZ = 13000  # above anything the 22 kHz voice contains, so the music can be measured
@@ -32,28 +32,7 @@ def narration(d):
 
 
 def colour_clip(path, colour: str, size="640x360", seconds=4.0) -> Clip:
-    ffmpeg(
-        "-f",
-        "lavfi",
-        "-i",
-        f"color=c={colour}:s={size}:r=30:d={seconds}",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        str(path),
-    )
-    info = probe(path)
-    return Clip(
-        path=path,
-        kind="video",
-        width=info.width,
-        height=info.height,
-        duration_s=info.duration_s,
-        source="local",
-    )
+    return clip_of(make_video(path, size, seconds, source=f"color=c={colour}"))
 
 
 def clip_of(path) -> Clip:
@@ -115,20 +94,7 @@ def band_rms(video, hz, start, end) -> float:
 
 
 def test_cover_fills_the_frame_and_contain_shows_all_over_blur_or_colour(d, narration):
-    src = d / "bars.mp4"
-    ffmpeg(
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=s=640x360:r=30:d=4",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        str(src),
-    )
+    src = make_video(d / "bars.mp4", "640x360", 4)
     clips = [clip_of(src)]
     cover = frame_at(render(d, "cover", narration, clips).video, 1.0).astype(int)
     color = frame_at(
@@ -319,23 +285,7 @@ def test_loudness_is_normalised_to_target(d, narration):
     clips = [colour_clip(d / "grey2.mp4", "gray")]
     for target in (-14.0, -20.0):
         out = render(d, f"loud{target}", narration, clips, music=music, loudness=target).video
-        stats = subprocess.run(
-            [
-                ffmpeg_exe(),
-                "-nostats",
-                "-hide_banner",
-                "-i",
-                str(out),
-                "-af",
-                "ebur128",
-                "-f",
-                "null",
-                "-",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        measured = float(re.findall(r"I:\s+(-?[\d.]+) LUFS", stats.stderr)[-1])
+        measured = integrated_lufs(out)
         assert abs(measured - target) <= 1.0, (target, measured)
 
 
@@ -414,20 +364,7 @@ def streamed(monkeypatch):
 def test_streamed_segments_match_the_one_graph_render(d, narration, transition, monkeypatch):
     from blocks.settings import get_settings
 
-    src = d / "moving.mp4"
-    ffmpeg(
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=s=640x360:r=30:d=6",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        str(src),
-    )
+    src = make_video(d / "moving.mp4", "640x360", 6)
     clips = [clip_of(src), colour_clip(d / "red.mp4", "red"), clip_of(make_image(d / "i.png"))]
     kw = {"clip_duration": 1.5, "transition": transition, "transition_duration": 0.5}
     one = render(d, f"one_{transition}", narration, clips, **kw)
