@@ -16,7 +16,13 @@ import numpy as np
 
 from tasks.errors import BadInput, StageError
 from tasks.media import decode_mono, read_wav, write_wav
-from tasks.narration import Narration, SentenceTiming, WordTiming, split_words
+from tasks.narration import (
+    Narration,
+    SentenceTiming,
+    WordTiming,
+    finished_narration,
+    split_words,
+)
 
 
 @lru_cache(maxsize=1)
@@ -119,32 +125,9 @@ def to_wav(audio: Path, out: Path) -> tuple[Path, float, int]:
 
 def narration_from_audio(sentences: list[str], audio: Path, out_dir: Path) -> Narration:
     """A Narration for a file the user recorded: its sentences timed by recognition."""
-    import json
-
-    from tasks.files import write_text_atomic
-
     wav, duration, rate = to_wav(audio, out_dir / "narration.wav")
     timed = _snap_to_speech(align(sentences, transcribe(wav), duration), wav)
-    timings = write_text_atomic(
-        out_dir / "timings.json",
-        json.dumps(
-            {
-                "voice": "user-audio",
-                "duration_s": duration,
-                "sentences": [s.model_dump() for s in timed],
-            },
-            ensure_ascii=False,
-            indent=1,
-        ),
-    )
-    return Narration(
-        audio=wav,
-        timings=timings,
-        voice="user-audio",
-        duration_s=round(duration, 3),
-        sample_rate=rate,
-        sentences=timed,
-    )
+    return finished_narration(wav, "user-audio", duration, rate, timed)
 
 
 def transcript(audio: Path) -> str:

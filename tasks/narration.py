@@ -317,11 +317,18 @@ def _assemble(
     duration = len(audio) / sample_rate
     if estimated:
         _words_from_speech(sentences, estimated, audio_path, duration)
-    timings_path = write_text_atomic(
-        out_dir / "timings.json",
+    return finished_narration(audio_path, voice_id, duration, sample_rate, sentences)
+
+
+def finished_narration(
+    audio: Path, voice: str, duration: float, sample_rate: int, sentences: list[SentenceTiming]
+) -> Narration:
+    """The Narration of a finished voice track, with its timings.json written beside it."""
+    timings = write_text_atomic(
+        audio.with_name("timings.json"),
         json.dumps(
             {
-                "voice": voice_id,
+                "voice": voice,
                 "duration_s": duration,
                 "sentences": [s.model_dump() for s in sentences],
             },
@@ -330,9 +337,9 @@ def _assemble(
         ),
     )
     return Narration(
-        audio=audio_path,
-        timings=timings_path,
-        voice=voice_id,
+        audio=audio,
+        timings=timings,
+        voice=voice,
         duration_s=round(duration, 3),
         sample_rate=sample_rate,
         sentences=sentences,
