@@ -21,13 +21,13 @@ from fastapi_offline import FastAPIOffline
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from redis.asyncio import Redis
 
-from api.catalog import database_url, migrate
 from api.limits import BodyLimitMiddleware
 from api.metrics import Metrics, MetricsMiddleware
 from api.reconcile import reconcile_forever
 from api.routes import files, system, tasks
 from api.runs import PrefectUnavailable, Runs
 from api.services import Services
+from blocks.catalog import database_url, migrate
 from blocks.settings import get_settings
 from flows.spec import first_error
 

@@ -12,8 +12,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from api.catalog import Principal, Role, principal_for
 from api.services import Services, services
+from blocks.catalog import Principal, Role, principal_for
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
 _bearer = HTTPBearer(auto_error=False, description="The same API key as a bearer token.")

@@ -265,9 +265,9 @@ def _run(spec: object, out: Path | None, as_json: bool, server: _TemporaryPrefec
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from blocks.errors import BadInput
     from flows.progress import listening
     from flows.video import STAGES, preflight, video_flow
-    from tasks.errors import BadInput
 
     try:
         preflight(spec)
@@ -364,10 +364,10 @@ def providers_check() -> None:
     from rich.table import Table
 
     from blocks.calls import classify
+    from blocks.errors import BadInput
     from blocks.llm import SYSTEM, block_from_settings
     from blocks.settings import get_settings
     from blocks.stock import source_from_settings
-    from tasks.errors import BadInput
 
     settings = get_settings()
     checks = [(name, "llm") for name in settings.llm.providers] + [
@@ -415,7 +415,7 @@ def _catalog_ready() -> None:
     """Migrate the catalog; one error line (exit 1) when PostgreSQL does not answer."""
     import psycopg
 
-    from api.catalog import database_url, migrate
+    from blocks.catalog import database_url, migrate
     from flows.spec import first_error
 
     try:
@@ -436,7 +436,7 @@ def keys_create(
         raise _fail(f"unknown role '{role}'; valid roles: viewer, creator, admin")
     if owner is not None and not (1 <= len(owner) <= 100 and owner.isprintable()):
         raise _fail("owner must be 1 to 100 printable characters")
-    from api.catalog import create_key
+    from blocks.catalog import create_key
 
     _catalog_ready()
     key_id, key = create_key(role, owner)
@@ -447,7 +447,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """Keys by id, owner and role (never the keys themselves)."""
-    from api.catalog import list_keys
+    from blocks.catalog import list_keys
 
     _catalog_ready()
     for row in list_keys():
@@ -458,7 +458,7 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The id `keys list` shows.")]) -> None:
     """Revoke a key: it answers 401 from then on."""
-    from api.catalog import revoke_key
+    from blocks.catalog import revoke_key
 
     _catalog_ready()
     if not revoke_key(key_id):

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from api.catalog import TERMINAL, RunState, VideoRow, get_video, open_videos, set_state
 from api.runs import PrefectUnavailable
 from api.services import Services
+from blocks.catalog import TERMINAL, RunState, VideoRow, get_video, open_videos, set_state
 from flows.spec import first_error
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
 
-from api.catalog import Kind, RunState
+from blocks.catalog import Kind, RunState
 
 # Deployments in prefect.yaml: one flow, stopped early for the partial requests.
 DEPLOYMENTS: dict[Kind, str] = {

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, model_validator
 
-from api.catalog import Kind, RunState, VideoRow
+from blocks.catalog import Kind, RunState, VideoRow
 from blocks.settings import get_settings
 from flows.spec import VideoSpec
 

@@ -10,9 +10,9 @@ from fastapi.concurrency import run_in_threadpool
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
-from api.catalog import migrate
 from api.metrics import Metrics
 from api.runs import Runs
+from blocks.catalog import migrate
 from blocks.settings import Settings
 
 

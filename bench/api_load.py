@@ -145,7 +145,7 @@ def main() -> None:
         )  # fmt: skip
         wait_http(f"http://127.0.0.1:{api_port}/docs")
 
-        from api.catalog import create_key
+        from blocks.catalog import create_key
 
         _, secret = create_key("creator", "bench", url=db_url)
         done, queued = uuid.uuid4(), asyncio.run(_queued_run(prefect_url))

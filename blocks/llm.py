@@ -22,7 +22,7 @@ from prefect.blocks.core import Block
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 from blocks.calls import ProviderError, backoff_s, classify, short
-from tasks.errors import BadInput, StageError
+from blocks.errors import BadInput, StageError
 
 log = logging.getLogger(__name__)
 

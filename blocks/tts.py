@@ -16,9 +16,9 @@ import numpy as np
 from prefect.blocks.core import Block
 from pydantic import BaseModel, SecretStr
 
+from blocks.audio import decode_mono
 from blocks.calls import ProviderError, by_status, classify, http_request, short
-from tasks.errors import StageError
-from tasks.media import decode_mono
+from blocks.errors import StageError
 
 NETWORK_ENGINES = ("edge", "azure", "openai", "sovits")
 

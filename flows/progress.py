@@ -9,6 +9,8 @@ from uuid import UUID
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
+from tasks.progress import report_to
+
 Listener = Callable[[str, str, float], None]  # (stage, state, seconds)
 Sink = Callable[[float, str | None], None]  # (percent, stage now running or None)
 _listeners: ContextVar[tuple[Listener, ...]] = ContextVar("mpt_progress_listeners", default=())
@@ -36,7 +38,7 @@ class Progress:
         self._last_sent = 0.0
         # A stage run several times (render, once per video) reports its part of the whole.
         self.part, self.parts = 0, 1
-        _current.set(self)
+        report_to(self.partial)
 
     def started(self, stage: str) -> None:
         if self.sink is not None:
@@ -64,13 +66,3 @@ class Progress:
         update_progress_artifact(self.artifact_id, round(percent, 1))
         if self.sink is not None:
             self.sink(percent, None)
-
-
-_current: ContextVar[Progress | None] = ContextVar("mpt_progress", default=None)
-
-
-def report_fraction(stage: str, fraction: float) -> None:
-    """Progress within a long stage (the encode): the artifact and the CLI bar move with it."""
-    progress = _current.get()
-    if progress is not None:
-        progress.partial(stage, fraction)

@@ -17,14 +17,14 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.runtime import deployment, flow_run
 from pydantic import BaseModel
 
-from api.catalog import RunReporter
+from blocks.catalog import RunReporter
+from blocks.errors import BadInput, StageError
 from blocks.llm import configured_llm, llm_fingerprint
 from blocks.settings import get_settings
 from flows.progress import Progress
 from flows.spec import VideoSpec, first_error
-from tasks.errors import BadInput, StageError
 from tasks.materials import materials_stage
-from tasks.narration import Narration, narration_stage
+from tasks.narration import narration_stage
 from tasks.publish import (
     Published,
     PublishedNarration,
@@ -33,9 +33,11 @@ from tasks.publish import (
     write_manifest,
 )
 from tasks.render import RenderOptions, pick_music, render_stage
-from tasks.script import Script, count_words, make_script, script_stage
+from tasks.script import Script, make_script, script_stage
 from tasks.subtitles import Subtitles, resolve_font, subtitles_stage
 from tasks.terms import social_stage, terms_stage
+from tasks.text import count_words
+from tasks.timings import Narration
 
 STAGES = ["script", "terms", "narration", "materials", "subtitles", "render", "publish"]
 PARTIAL_STAGES = {

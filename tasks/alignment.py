@@ -14,14 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.errors import BadInput, StageError
-from tasks.media import decode_mono, read_wav, write_wav
-from tasks.narration import (
+from blocks.audio import decode_mono
+from blocks.errors import BadInput, StageError
+from tasks.media import read_wav, write_wav
+from tasks.text import split_words
+from tasks.timings import (
+    SILENCE_THRESHOLD,
     Narration,
     SentenceTiming,
     WordTiming,
     finished_narration,
-    split_words,
 )
 
 
@@ -51,12 +53,16 @@ def _norm(word: str) -> str:
 
 
 def align(
-    sentences: list[str], heard: list[tuple[str, float, float]], duration_s: float
+    sentences: list[str],
+    heard: list[tuple[str, float, float]],
+    duration_s: float,
+    start_s: float = 0.0,
 ) -> list[SentenceTiming]:
-    """Give each script word the time of the recognized word it matches; words the
-    recognizer missed are placed between their matched neighbours."""
+    """Give each script word the time of the heard word it matches; words not heard are
+    placed between their matched neighbours (or the span's ends, `start_s` and
+    `duration_s`). The words are the script's own, whatever the recognizer wrote."""
     script_words = [(i, w) for i, s in enumerate(sentences) for w in split_words(s)]
-    a = [_norm(w) for _, w in script_words]
+    a = [_norm(w.text) for _, w in script_words]
     b = [_norm(w) for w, _, _ in heard]
     times: list[tuple[float, float] | None] = [None] * len(a)
     for block in SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks():
@@ -70,7 +76,7 @@ def align(
             continue
         before = max((j for j in known if j < k), default=None)
         after = min((j for j in known if j > k), default=None)
-        lo = times[before][1] if before is not None else 0.0
+        lo = times[before][1] if before is not None else start_s
         hi = times[after][0] if after is not None else duration_s
         left = before if before is not None else -1
         right = after if after is not None else len(times)
@@ -79,7 +85,12 @@ def align(
     out: list[SentenceTiming] = []
     for i, text in enumerate(sentences):
         words = [
-            WordTiming(text=w, start_s=round(times[k][0], 3), end_s=round(times[k][1], 3))
+            WordTiming(
+                text=w.text,
+                start_s=round(times[k][0], 3),
+                end_s=round(times[k][1], 3),
+                spaced=w.spaced,
+            )
             for k, (si, w) in enumerate(script_words)
             if si == i
         ]
@@ -95,8 +106,6 @@ def align(
 def _snap_to_speech(timed: list[SentenceTiming], wav: Path) -> list[SentenceTiming]:
     """Whisper stretches a phrase's last word into the pause after it; end each sentence
     (and its last word) where its sound actually stops."""
-    from tasks.narration import SILENCE_THRESHOLD
-
     samples, rate = read_wav(wav)
     window = max(1, rate // 50)  # 20 ms: ignore single-sample clicks
     for s in timed:

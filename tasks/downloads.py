@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from blocks.calls import ProviderError, by_status
-from tasks.errors import StageError
+from blocks.errors import StageError
 from tasks.files import sha256_file
 from tasks.media import probe
 

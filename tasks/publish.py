@@ -8,11 +8,11 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from tasks.files import copy_atomic, sha256_file, write_text_atomic
-from tasks.narration import Narration
 from tasks.render import RenderResult
 from tasks.script import Script
 from tasks.stage import stage
 from tasks.subtitles import Subtitles
+from tasks.timings import Narration
 
 
 class Published(BaseModel):

@@ -22,16 +22,17 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from blocks.errors import BadInput, StageError
 from blocks.settings import get_settings
-from flows.spec import Background, Encoder, Fit, Transition
 from tasks.encoders import device_args, pick_encoder, quality_args, upload_filter
-from tasks.errors import BadInput, StageError
 from tasks.files import atomic_path
 from tasks.materials import Clip, Materials
 from tasks.media import AUDIO_SUFFIXES, ffmpeg_log, probe, run_ffmpeg
-from tasks.narration import Narration
+from tasks.options import Background, Encoder, Fit, Transition
+from tasks.progress import report_fraction
 from tasks.stage import stage, stage_dir
 from tasks.subtitles import Subtitles
+from tasks.timings import Narration
 
 log = logging.getLogger(__name__)
 
@@ -527,8 +528,6 @@ def render_stage(
     opts: RenderOptions,
     seed: int,
 ) -> RenderResult:
-    from flows.progress import report_fraction
-
     out_dir = stage_dir("render", materials, video_index, narration, subtitles, music, opts, seed)
     return render_video(
         materials,

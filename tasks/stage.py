@@ -20,8 +20,8 @@ from prefect.tasks import exponential_backoff
 from prefect.utilities.hashing import hash_objects
 from pydantic import BaseModel
 
+from blocks.errors import TransientError
 from blocks.settings import get_settings
-from tasks.errors import TransientError
 from tasks.files import sha256_file
 
 # Connection-level faults any client library may raise; provider clients map HTTP 429/5xx

@@ -17,12 +17,12 @@ from pathlib import Path
 from PIL import ImageFont
 from pydantic import BaseModel
 
-from flows.spec import Position, SubtitleStyle
-from tasks.errors import BadInput
+from blocks.errors import BadInput
 from tasks.files import write_text_atomic
-from tasks.narration import Narration, WordTiming
-from tasks.script import _CJK
+from tasks.options import Position, SubtitleStyle
 from tasks.stage import stage, stage_dir
+from tasks.text import CJK, join_words
+from tasks.timings import Narration, WordTiming
 
 SIDE_MARGIN = 0.07  # of the frame width, each side
 EDGE_MARGIN = 0.10  # of the frame height, for top and bottom placement
@@ -44,7 +44,7 @@ class Cue(BaseModel):
     lines: list[list[WordTiming]]
 
     def text(self, sep: str = "\n") -> str:
-        return sep.join(join_words([w.text for w in line]) for line in self.lines)
+        return sep.join(line_text(line) for line in self.lines)
 
 
 class Subtitles(BaseModel):
@@ -63,7 +63,7 @@ def needed_lang(text: str) -> str | None:
         return "ja"
     if _HANGUL.search(text):
         return "ko"
-    if _CJK.search(text):
+    if CJK.search(text):
         return "zh-cn"
     return None
 
@@ -121,20 +121,16 @@ def resolve_font(font: str, text: str) -> FontChoice:
     return choice
 
 
-def join_words(words: list[str]) -> str:
-    """Join tokens with spaces, except next to CJK characters, which take none."""
-    out = ""
-    for w in words:
-        if out and not (_CJK.search(out[-1]) or _CJK.match(w)):
-            out += " "
-        out += w
-    return out
+def line_text(line: list[WordTiming]) -> str:
+    """A subtitle line's words as the script wrote them."""
+    return join_words((w.text, w.spaced) for w in line)
 
 
 def wrap_words(
     words: list[WordTiming], measure: Callable[[str], float], max_width: float
 ) -> list[list[WordTiming]]:
-    """Greedy wrap by measured width; a word wider than a line is split by characters."""
+    """Greedy wrap by measured width, breaking only between words; a word wider than a
+    line (a long URL) is split by characters."""
     lines: list[list[WordTiming]] = []
     line: list[WordTiming] = []
     for word in words:
@@ -150,7 +146,10 @@ def wrap_words(
             step = (word.end_s - word.start_s) / len(pieces)
             expanded = [
                 WordTiming(
-                    text=p, start_s=word.start_s + i * step, end_s=word.start_s + (i + 1) * step
+                    text=p,
+                    start_s=word.start_s + i * step,
+                    end_s=word.start_s + (i + 1) * step,
+                    spaced=word.spaced if i == 0 else False,
                 )
                 for i, p in enumerate(pieces)
             ]
@@ -158,7 +157,7 @@ def wrap_words(
             expanded = [word]
         for w in expanded:
             candidate = [*line, w]
-            if line and measure(join_words([x.text for x in candidate])) > max_width:
+            if line and measure(line_text(candidate)) > max_width:
                 lines.append(line)
                 line = [w]
             else:
@@ -297,23 +296,18 @@ def render_ass(
         if style.word_highlight:
             rows = []
             for line in cue.lines:
-                parts, prev = [], None
-                for word in line:
+                parts = []
+                for k, word in enumerate(line):
                     cs = max(1, round((word.end_s - word.start_s) * 100))
-                    space = (
-                        ""
-                        if prev is None or _CJK.search(prev[-1]) or _CJK.match(word.text)
-                        else " "
-                    )
+                    space = " " if k and word.spaced else ""
                     parts.append(f"{space}{{\\k{cs}}}{_ass_escape(word.text)}")
-                    prev = word.text
                 rows.append("".join(parts))
             text = "\\N".join(rows)
         else:
-            text = "\\N".join(_ass_escape(join_words([w.text for w in line])) for line in cue.lines)
+            text = "\\N".join(_ass_escape(line_text(line)) for line in cue.lines)
         span = f"{_ts_ass(cue.start_s)},{_ts_ass(cue.end_s)}"
         if style.box:
-            plain = "\\N".join(_ass_escape(join_words([w.text for w in ln])) for ln in cue.lines)
+            plain = "\\N".join(_ass_escape(line_text(ln)) for ln in cue.lines)
             events.append(f"Dialogue: 0,{span},Box,,0,0,0,,{pos}{plain}")
         events.append(f"Dialogue: 1,{span},Default,,0,0,0,,{pos}{text}")
     return header + "\n".join(events) + "\n"

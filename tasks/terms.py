@@ -6,10 +6,11 @@ import logging
 import re
 from collections import Counter
 
+from blocks.errors import BadInput, StageError
 from blocks.llm import configured_llm
-from tasks.errors import BadInput, StageError
-from tasks.script import _CJK, Script, is_cjk
+from tasks.script import Script
 from tasks.stage import stage
+from tasks.text import CJK, is_cjk
 
 log = logging.getLogger(__name__)
 MIN_TERMS, MAX_TERMS = 3, 8
@@ -31,7 +32,7 @@ def _dedupe(terms: list[str]) -> list[str]:
 def _cjk_terms(text: str, count: int) -> list[str]:
     """Most frequent two-character runs: a rough word list for text without spaces."""
     grams: Counter[str] = Counter()
-    for run in re.findall(f"{_CJK.pattern}+", text):
+    for run in re.findall(f"{CJK.pattern}+", text):
         grams.update(run[i : i + 2] for i in range(len(run) - 1))
     return [g for g, _ in grams.most_common(count)]
 

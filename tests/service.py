@@ -47,7 +47,7 @@ def catalog_url() -> Iterator[str]:
     from blocks.settings import get_settings
 
     get_settings.cache_clear()
-    from api.catalog import migrate
+    from blocks.catalog import migrate
 
     migrate(url)
     yield url
@@ -135,7 +135,7 @@ def free_port() -> int:
 
 def key(role: str, owner: str | None = None) -> dict[str, str]:
     """Headers carrying a new key of `role` for `owner`."""
-    from api.catalog import create_key
+    from blocks.catalog import create_key
 
     _, secret = create_key(role, owner or f"{role}-{uuid.uuid4().hex[:6]}")
     return {"X-API-Key": secret}

@@ -66,7 +66,7 @@ def test_flow_with_audio_and_no_script_uses_the_transcript(recording, tmp_path):
 
 
 def test_unreadable_audio_is_bad_input(tmp_path):
-    from tasks.errors import BadInput
+    from blocks.errors import BadInput
 
     bad = tmp_path / "voice.mp3"
     bad.write_bytes(b"not audio at all")

@@ -113,7 +113,7 @@ def test_auth_matrix(app_client, role, method, path, expected):
 
 
 def test_bearer_key_is_accepted_and_a_revoked_key_is_not(app_client):
-    from api.catalog import create_key, revoke_key
+    from blocks.catalog import create_key, revoke_key
 
     key_id, secret = create_key("viewer", "bearer-owner")
     bearer = {"Authorization": f"Bearer {secret}"}
@@ -489,7 +489,7 @@ def test_a_final_state_learnt_from_prefect_is_written_back(
 def test_migrations_apply_once_even_when_processes_start_together(catalog_url):
     from concurrent.futures import ThreadPoolExecutor
 
-    from api.catalog import MIGRATIONS, migrate
+    from blocks.catalog import MIGRATIONS, migrate
 
     from .service import ADMIN_URL
 

@@ -8,9 +8,9 @@ import pytest
 from prefect import flow
 from prefect.cache_policies import NO_CACHE
 
+from blocks.errors import BadInput, StageError, TransientError
 from flows.spec import VideoSpec
 from flows.video import STAGES, video_flow
-from tasks.errors import BadInput, StageError, TransientError
 from tasks.stage import stage
 
 from .conftest import frame_at, integrated_lufs, media

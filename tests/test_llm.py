@@ -5,8 +5,8 @@ import time
 
 import pytest
 
+from blocks.errors import BadInput, StageError
 from blocks.llm import LLMChain, configured_llm
-from tasks.errors import BadInput, StageError
 
 from .fakes import (
     SCRIPT_JSON,

@@ -5,9 +5,10 @@ from itertools import pairwise
 
 import pytest
 
-from tasks.errors import BadInput
-from tasks.narration import available_voices, get_voice, split_words, synthesize
+from blocks.errors import BadInput
+from tasks.narration import available_voices, get_voice, synthesize
 from tasks.script import make_script
+from tasks.text import split_words
 
 from .conftest import SAMPLE_SCRIPT
 
@@ -57,15 +58,9 @@ def test_unknown_voice_is_bad_input():
 
 
 def test_cjk_words_are_characters():
-    assert split_words("咖啡很好喝。 Hello, world!") == [
-        "咖",
-        "啡",
-        "很",
-        "好",
-        "喝。",
-        "Hello,",
-        "world!",
-    ]
+    words = split_words("咖啡很好喝。 Hello, world!")
+    assert [w.text for w in words] == ["咖", "啡", "很", "好", "喝。", "Hello,", "world!"]
+    assert [w.spaced for w in words] == [False, False, False, False, False, True, True]
 
 
 def test_non_ascii_and_cjk_scripts_are_spoken(tmp_path):

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from flows.spec import Concat, SubtitleStyle
 from tasks.materials import pick_materials
 from tasks.narration import synthesize
+from tasks.options import Concat, SubtitleStyle
 from tasks.render import RenderOptions, render_video
 from tasks.script import make_script
 from tasks.subtitles import make_subtitles, resolve_font

@@ -2,8 +2,9 @@ import time
 
 import pytest
 
-from tasks.errors import BadInput
-from tasks.script import count_words, detect_language, make_script, split_sentences
+from blocks.errors import BadInput
+from tasks.script import make_script
+from tasks.text import count_words, detect_language, split_sentences
 
 
 def test_splits_latin_sentences_keeping_quotes_and_decimals():
@@ -11,8 +12,7 @@ def test_splits_latin_sentences_keeping_quotes_and_decimals():
     assert split_sentences(text) == [
         "Pi is 3.14 today.",
         "Is it?",
-        '"Yes!"',
-        "she said.",
+        '"Yes!" she said.',  # a lower-case word goes on with the sentence
         "New line here",
     ]
 

@@ -5,9 +5,9 @@ import time
 import pytest
 
 from blocks.settings import get_settings
-from flows.spec import Concat
 from tasks.downloads import download
 from tasks.materials import pick_materials
+from tasks.options import Concat
 
 from .conftest import make_video
 from .fakes import (
@@ -179,7 +179,7 @@ def test_download_cut_off_midway_resumes_with_a_range_request(env, fake, clip_by
 
 def test_a_clip_that_is_not_a_video_is_refused(env, fake, tmp_path):
     from blocks.calls import ProviderError
-    from tasks.errors import StageError
+    from blocks.errors import StageError
 
     fake.route("GET", "/page", Reply(body=b"<html></html>", headers={"content-type": "text/html"}))
     fake.route(

@@ -3,10 +3,10 @@ import re
 import pytest
 from PIL import ImageFont
 
-from flows.spec import Position, SubtitleStyle
-from tasks.errors import BadInput
-from tasks.narration import Narration, SentenceTiming, word_timings
+from blocks.errors import BadInput
+from tasks.options import Position, SubtitleStyle
 from tasks.subtitles import SIDE_MARGIN, font_px, make_subtitles, resolve_font
+from tasks.timings import Narration, SentenceTiming, word_timings
 
 
 def _narration(tmp_path, sentences: list[str], seconds_each: float = 3.0) -> Narration:

@@ -6,8 +6,9 @@ import wave
 import numpy as np
 import pytest
 
-from tasks.narration import synthesize, word_timings
+from tasks.narration import synthesize
 from tasks.script import make_script
+from tasks.timings import word_timings
 
 from .conftest import ffmpeg
 from .fakes import Reply
@@ -118,8 +119,10 @@ def test_edge_word_boundaries_become_word_timings(env, monkeypatch, tmp_path):
     n = speak("edge:en-US-AriaNeural", tmp_path)
     assert calls[0][1:] == ("en-US-AriaNeural", "+0%", "WordBoundary")
     first = n.sentences[0].words
-    assert [w.text for w in first] == ["Coffee", "grows", "near", "the", "equator"]
+    # The script's own words (with their punctuation), at the times Edge reported.
+    assert [w.text for w in first] == ["Coffee", "grows", "near", "the", "equator."]
     assert first[1].start_s == pytest.approx(0.35, abs=0.01)
+    assert first[4].start_s == pytest.approx(1.1, abs=0.01)
     second = n.sentences[1]
     assert second.words[0].start_s > n.sentences[0].end_s
 
@@ -134,7 +137,7 @@ def test_failing_network_voice_falls_back_to_the_offline_voice(env, fake, tmp_pa
 
 
 def test_rejected_key_without_fallback_is_bad_input(env, fake, tmp_path):
-    from tasks.errors import BadInput
+    from blocks.errors import BadInput
 
     fake.route("POST", "/cognitiveservices/v1", Reply(401, b"", {"content-type": "text/plain"}))
     env(

@@ -12,9 +12,9 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse
 
 from api.auth import Viewer
-from api.catalog import Principal, get_video
 from api.routes.tasks import ERRORS
 from api.services import Services, services
+from blocks.catalog import Principal, get_video
 
 router = APIRouter(prefix="/api/v1", tags=["files"])
 Svc = Annotated[Services, Depends(services)]

@@ -11,11 +11,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.auth import Viewer
-from api.catalog import count_by_state
 from api.metrics import CONTENT_TYPE
 from api.routes.tasks import ERRORS
 from api.schemas import HealthOut, VoiceOut
 from api.services import Services, services
+from blocks.catalog import count_by_state
 from blocks.tts import NETWORK_ENGINES
 from flows.spec import first_error
 

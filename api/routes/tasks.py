@@ -13,7 +13,12 @@ from fastapi.concurrency import run_in_threadpool
 from prefect.exceptions import ObjectNotFound
 
 from api.auth import Creator, Viewer
-from api.catalog import (
+from api.ratelimit import RedisError, retry_after
+from api.reconcile import current_state
+from api.runs import PrefectUnavailable
+from api.schemas import Problem, TaskCreated, TaskOut, TaskPage, VideoRequest
+from api.services import Services, services
+from blocks.catalog import (
     TERMINAL,
     Kind,
     Principal,
@@ -23,13 +28,8 @@ from api.catalog import (
     list_videos,
     record_created,
 )
-from api.ratelimit import RedisError, retry_after
-from api.reconcile import current_state
-from api.runs import PrefectUnavailable
-from api.schemas import Problem, TaskCreated, TaskOut, TaskPage, VideoRequest
-from api.services import Services, services
+from blocks.errors import BadInput
 from flows.video import preflight
-from tasks.errors import BadInput
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1")

@@ -4,7 +4,7 @@ Everything lives in the schema `mpt_catalog`, so the catalog can share a databas
 Prefect's own server (whose tables go to `public`; a schema named like the login, `mpt`, would
 catch them through PostgreSQL's default search_path "$user", public).
 
-Migrations are the numbered SQL files in api/migrations, applied once each, in order, under
+Migrations are the numbered SQL files in blocks/migrations, applied once each, in order, under
 an advisory lock so two processes starting together do not race.
 """
 
