@@ -15,6 +15,7 @@ import logging
 import re
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -50,7 +51,7 @@ class OpenAICompatibleLLM(Block):
     model: str = "gpt-4o-mini"
     timeout_s: float = 60.0
 
-    def complete(self, system: str, user: str) -> str:
+    def complete(self, system: str, user: str, schema: type[BaseModel] | None = None) -> str:
         import openai
 
         client = openai.OpenAI(
@@ -59,12 +60,13 @@ class OpenAICompatibleLLM(Block):
             timeout=self.timeout_s,
             max_retries=0,
         )
-        reply = client.chat.completions.create(
+        return _chat_json(
+            client,
+            schema is not None,
             model=self.model,
             messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
             temperature=0.7,
         )
-        return reply.choices[0].message.content or ""
 
 
 class AzureOpenAILLM(Block):
@@ -76,7 +78,7 @@ class AzureOpenAILLM(Block):
     api_version: str = "2024-10-21"
     timeout_s: float = 60.0
 
-    def complete(self, system: str, user: str) -> str:
+    def complete(self, system: str, user: str, schema: type[BaseModel] | None = None) -> str:
         import openai
 
         client = openai.AzureOpenAI(
@@ -87,11 +89,12 @@ class AzureOpenAILLM(Block):
             timeout=self.timeout_s,
             max_retries=0,
         )
-        reply = client.chat.completions.create(
+        return _chat_json(
+            client,
+            schema is not None,
             model=self.deployment,
             messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
         )
-        return reply.choices[0].message.content or ""
 
 
 class GeminiLLM(Block):
@@ -102,7 +105,7 @@ class GeminiLLM(Block):
     model: str = "gemini-2.0-flash"
     timeout_s: float = 60.0
 
-    def complete(self, system: str, user: str) -> str:
+    def complete(self, system: str, user: str, schema: type[BaseModel] | None = None) -> str:
         from google import genai
         from google.genai import types
 
@@ -115,7 +118,12 @@ class GeminiLLM(Block):
         reply = client.models.generate_content(
             model=self.model,
             contents=user,
-            config=types.GenerateContentConfig(system_instruction=system),
+            # JSON mode with the reply's schema, which Gemini then follows.
+            config=types.GenerateContentConfig(
+                system_instruction=system,
+                response_mime_type="application/json" if schema else None,
+                response_schema=schema,
+            ),
         )
         return reply.text or ""
 
@@ -127,15 +135,36 @@ class OllamaLLM(Block):
     model: str = "llama3.2"
     timeout_s: float = 120.0
 
-    def complete(self, system: str, user: str) -> str:
+    def complete(self, system: str, user: str, schema: type[BaseModel] | None = None) -> str:
         import ollama
 
         client = ollama.Client(host=self.base_url, timeout=self.timeout_s)
         reply = client.chat(
             model=self.model,
             messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+            # Structured outputs: the reply is constrained to the schema.
+            format=schema.model_json_schema() if schema else None,
         )
         return reply.message.content or ""
+
+
+def _chat_json(client: Any, json_mode: bool, **request: Any) -> str:
+    """A chat completion in JSON mode (`response_format`) when asked for; an endpoint that
+    refuses the parameter (some OpenAI-compatible servers do) is asked again without it."""
+    import openai
+
+    if json_mode:
+        try:
+            reply = client.chat.completions.create(
+                **request, response_format={"type": "json_object"}
+            )
+            return reply.choices[0].message.content or ""
+        except openai.BadRequestError as exc:
+            if "response_format" not in str(exc).lower():
+                raise
+            log.info("%s refused JSON mode; asking without it", request.get("model"))
+    reply = client.chat.completions.create(**request)
+    return reply.choices[0].message.content or ""
 
 
 ProviderBlock = OpenAICompatibleLLM | AzureOpenAILLM | GeminiLLM | OllamaLLM
@@ -268,7 +297,11 @@ def extract_json(text: str) -> Any:
     raise ProviderError("bad_output", "reply's JSON object is cut off")
 
 
+# Reasoning models (DeepSeek-R1, Qwen3, ...) put their thoughts before the answer.
+_THINKING = re.compile(r"<think>.*?</think>", re.S | re.I)
+
 _MARKUP = [
+    (re.compile(r"```[\w-]*"), ""),  # code fences and their language tag
     (re.compile(r"https?://\S+"), ""),  # URLs are not read aloud
     (re.compile(r"\[[^\]]*\]|\([^)]*(music|pause|sfx|sound)[^)]*\)", re.I), ""),  # directions
     (re.compile(r"^\s*(#+|[-*•]|\d+[.)])\s+", re.M), ""),  # headings, bullets, numbering
@@ -296,15 +329,36 @@ class LLMChain:
     base_delay_s: float = 2.0
     name: str = ""  # the provider that answered last
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # of the last request
 
-    def _ask(self, prompt: str, parse: type[BaseModel]) -> BaseModel:
+    def _ask(
+        self,
+        prompt: str,
+        parse: type[BaseModel],
+        prose: Callable[[str], BaseModel | None] | None = None,
+    ) -> BaseModel | None:
+        """The first provider's reply that parses as `parse`. With `prose`, a reply that
+        holds no JSON object (a model that ignored JSON mode) is handed to it instead, and
+        the chain notes it in `warnings`; an empty reply or one of only markup is still
+        unparsable: retried, then the next provider."""
         self.errors = []
         auth_only = True
         for block in self.blocks:
             secret = getattr(block, "api_key", None)
             for attempt in range(1, self.attempts + 1):
                 try:
-                    reply = parse.model_validate(extract_json(block.complete(SYSTEM, prompt)))
+                    text = _THINKING.sub("", block.complete(SYSTEM, prompt, parse))
+                    try:
+                        data = extract_json(text)
+                    except ProviderError:
+                        if prose is None:
+                            raise
+                        if not any(ch.isalnum() for ch in clean_narration(text)):
+                            raise ProviderError("bad_output", "reply holds no text") from None
+                        self.name = block.provider
+                        log.info("LLM %s answered in prose, not JSON", block.provider)
+                        return prose(text)
+                    reply = parse.model_validate(data)
                     self.name = block.provider
                     return reply
                 except Exception as exc:  # noqa: BLE001 - classified just below
@@ -326,14 +380,35 @@ class LLMChain:
         raise StageError(f"no LLM provider answered: {summary}")
 
     def write_script(self, topic: str, language: str, paragraphs: int) -> str:
-        reply = self._ask(script_prompt(topic, language, paragraphs), ScriptReply)
-        text = "\n".join(clean_narration(p) for p in reply.paragraphs)
+        """Narration text; a reply in prose is taken as the script itself (and noted in
+        `warnings`, so search terms then come from keyword extraction)."""
+        self.warnings = []
+
+        def from_prose(text: str) -> ScriptReply:
+            self.warnings.append(
+                f"{self.name} answered in prose instead of JSON: its reply is the script"
+            )
+            return ScriptReply(paragraphs=[p for p in text.split("\n") if p.strip()])
+
+        reply = self._ask(script_prompt(topic, language, paragraphs), ScriptReply, from_prose)
+        assert isinstance(reply, ScriptReply)
+        text = "\n".join(t for t in (clean_narration(p) for p in reply.paragraphs) if t)
         if not any(ch.isalnum() for ch in text):
             raise StageError(f"{self.name} wrote no speakable text")
         return text
 
-    def social(self, script: str, language: str) -> SocialReply:
-        reply = self._ask(social_prompt(script, language), SocialReply)
+    def social(self, script: str, language: str) -> SocialReply | None:
+        """What to post with the video; None (and a note in `warnings`) for a prose reply,
+        which asking again would only repeat."""
+        self.warnings = []
+
+        def from_prose(text: str) -> None:
+            self.warnings.append(f"{self.name} answered the social-text request in prose")
+
+        reply = self._ask(social_prompt(script, language), SocialReply, from_prose)
+        if reply is None:
+            return None
+        assert isinstance(reply, SocialReply)
         tags = ["#" + re.sub(r"[^\w]", "", t) for t in reply.hashtags]
         return SocialReply(
             title=clean_narration(reply.title),
@@ -342,7 +417,16 @@ class LLMChain:
         )
 
     def search_terms(self, script: str, count: int) -> list[str]:
-        reply = self._ask(terms_prompt(script, count), TermsReply)
+        """Search queries; none (and a note in `warnings`) when the reply was prose."""
+        self.warnings = []
+
+        def from_prose(text: str) -> None:
+            self.warnings.append(f"{self.name} answered the search-terms request in prose")
+
+        reply = self._ask(terms_prompt(script, count), TermsReply, from_prose)
+        if reply is None:
+            return []
+        assert isinstance(reply, TermsReply)
         return [clean_narration(t) for t in reply.terms if clean_narration(t)][:count]
 
 

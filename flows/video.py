@@ -309,7 +309,7 @@ def _make_narration(
         voice=narration.voice,
         flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None,
         stages=run.records,
-        warnings=narration.warnings,
+        warnings=script.warnings + narration.warnings,
         spec=spec.model_dump(mode="json"),
     )
     write_manifest(target, result)
@@ -349,7 +349,7 @@ def _make_video(spec: VideoSpec, target: Path, reporter: RunReporter | None) -> 
     materials = run.run(
         "materials",
         materials_stage,
-        terms=terms,
+        terms=terms.terms,
         duration_s=narration.duration_s,
         size=spec.size,
         materials_dir=spec.materials_dir,
@@ -406,7 +406,7 @@ def _make_video(spec: VideoSpec, target: Path, reporter: RunReporter | None) -> 
         script=script.text,
         language=script.language,
         sentences=_sentences(narration),
-        terms=terms,
+        terms=terms.terms,
         materials=[
             MaterialOut(
                 path=str(c.path),
@@ -427,7 +427,11 @@ def _make_video(spec: VideoSpec, target: Path, reporter: RunReporter | None) -> 
         seed=seed,
         flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None,
         stages=run.records,
-        warnings=narration.warnings + materials.warnings + [w for r in renders for w in r.warnings],
+        warnings=script.warnings
+        + terms.warnings
+        + narration.warnings
+        + materials.warnings
+        + [w for r in renders for w in r.warnings],
         spec=spec.model_dump(mode="json"),
     )
     write_manifest(target, result)

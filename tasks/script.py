@@ -20,6 +20,10 @@ class Script(BaseModel):
     language: str
     sentences: list[str]
     source: str  # "user" or the LLM provider's name
+    # The LLM answered in prose and its reply is the script: search terms then come from
+    # keyword extraction rather than from another request it would answer the same way.
+    prose: bool = False
+    warnings: list[str] = []
 
     @property
     def text(self) -> str:
@@ -32,7 +36,7 @@ def make_script(
 ) -> Script:
     """The user's script split into sentences, the transcript of their narration file, or
     one written by the configured LLM."""
-    source = "user"
+    source, warnings = "user", []
     if not script and audio is not None:
         from tasks.alignment import transcript
 
@@ -44,7 +48,7 @@ def make_script(
         if llm is None:
             raise BadInput("no script given and no LLM provider configured")
         script = llm.write_script(topic, language if language != "auto" else "en", PARAGRAPHS)
-        source = llm.name
+        source, warnings = llm.name, list(llm.warnings)
     limit = get_settings().max_script_words
     words = count_words(script)
     if words > limit:
@@ -56,7 +60,14 @@ def make_script(
         raise BadInput("script has no words to speak (only punctuation or symbols)")
     lang = detect_language(script) if language == "auto" else language
     title = topic or sentences[0][:80]
-    return Script(title=title, language=lang, sentences=sentences, source=source)
+    return Script(
+        title=title,
+        language=lang,
+        sentences=sentences,
+        source=source,
+        prose=bool(warnings),
+        warnings=warnings,
+    )
 
 
 @stage("script")

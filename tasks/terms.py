@@ -6,6 +6,8 @@ import logging
 import re
 from collections import Counter
 
+from pydantic import BaseModel
+
 from blocks.errors import BadInput, StageError
 from blocks.llm import configured_llm
 from tasks.script import Script
@@ -57,23 +59,40 @@ def extract_terms(script: Script, count: int = 6) -> list[str]:
     return terms[:MAX_TERMS]
 
 
-def make_terms(script: Script, count: int = 6) -> list[str]:
-    """Terms from the configured LLM; offline extraction when none is configured or none
-    answers (terms only steer footage choice, so a failed LLM is not worth failing the run)."""
+class Terms(BaseModel):
+    terms: list[str]
+    source: str  # the LLM provider's name, or "keywords" (offline extraction)
+    warnings: list[str] = []
+
+
+def make_terms(script: Script, count: int = 6) -> Terms:
+    """Terms from the configured LLM; offline extraction when none is configured, none
+    answers or it answers in prose (terms only steer footage choice, so a failed LLM is
+    not worth failing the run)."""
     llm = configured_llm()
-    if llm is not None:
+    warnings: list[str] = []
+    if script.prose:
+        warnings.append("search terms come from keyword extraction (the script was prose)")
+    elif llm is not None:
         try:
             terms = _dedupe(llm.search_terms(script.text, count))
         except (StageError, BadInput) as exc:
             log.warning("terms from keywords instead: %s", exc)
         else:
             if len(terms) >= MIN_TERMS:
-                return terms[:MAX_TERMS]
-    return extract_terms(script, count)
+                log.info("search terms from %s: %s", llm.name, ", ".join(terms[:MAX_TERMS]))
+                return Terms(terms=terms[:MAX_TERMS], source=llm.name)
+            if llm.warnings:
+                warnings += [
+                    f"{w}: search terms come from keyword extraction" for w in llm.warnings
+                ]
+    terms = extract_terms(script, count)
+    log.info("search terms by keyword extraction: %s", ", ".join(terms))
+    return Terms(terms=terms, source="keywords", warnings=warnings)
 
 
 @stage("terms")
-def terms_stage(script: Script, llm: list[str]) -> list[str]:
+def terms_stage(script: Script, llm: list[str]) -> Terms:
     return make_terms(script)
 
 
@@ -87,7 +106,12 @@ def social_stage(script: Script, llm: list[str]) -> dict[str, object] | None:
     if chain is None:
         return None
     try:
-        return chain.social(script.text, script.language).model_dump()
+        social = chain.social(script.text, script.language)
     except (StageError, BadInput) as exc:
         log.warning("no social metadata: %s", exc)
         return None
+    if social is None:
+        log.warning("no social metadata: %s", "; ".join(chain.warnings))
+        return None
+    log.info("social text from %s: %s", chain.name, social.title)
+    return social.model_dump()

@@ -124,13 +124,95 @@ def test_unparsable_reply_is_retried(settings_env, fake):
     fake.route(
         "POST",
         "/v1/chat/completions",
-        Reply(body=openai_chat("Sorry, I can't produce JSON today.")),
+        Reply(body=openai_chat("")),  # empty
+        Reply(body=openai_chat("```json\n```\n**")),  # only markup
         Reply(body=openai_chat('{"paragraphs": []}')),  # valid JSON, wrong shape
         Reply(body=openai_chat(SCRIPT_JSON)),
     )
-    llm = chain(settings_env, fake, "openai", MPT_RETRY_BASE_DELAY_S="0")
+    llm = chain(settings_env, fake, "openai", MPT_RETRY_BASE_DELAY_S="0", MPT_LLM_ATTEMPTS="4")
     assert "Coffee beans grow" in llm.write_script("coffee", "en", 3)
-    assert len(fake.hits("/v1/chat/completions")) == 3
+    assert len(fake.hits("/v1/chat/completions")) == 4
+    assert llm.warnings == []
+
+
+def test_unparsable_replies_move_on_to_the_next_provider(settings_env, fake):
+    fake.route("POST", "/v1/chat/completions", Reply(body=openai_chat("   ")))
+    fake.route("POST", "/api/chat", Reply(body=ollama_reply(SCRIPT_JSON)))
+    llm = chain(settings_env, fake, "openai,ollama", MPT_RETRY_BASE_DELAY_S="0")
+    assert "Coffee beans grow" in llm.write_script("coffee", "en", 3)
+    assert llm.name == "ollama" and len(fake.hits("/v1/chat/completions")) == 3
+
+
+PROSE = (
+    "Sure! Here is your narration.\n\n**Coffee** beans grow on small trees near the "
+    "equator. ☕\nCaffeine blocks the signals that make you feel tired."
+)
+
+
+def test_a_reply_in_prose_is_the_script(settings_env, fake):
+    fake.route("POST", "/v1/chat/completions", Reply(body=openai_chat(PROSE)))
+    llm = chain(settings_env, fake, "openai", MPT_RETRY_BASE_DELAY_S="0")
+    text = llm.write_script("coffee", "en", 3)
+    assert "Coffee beans grow on small trees near the equator." in text
+    assert "*" not in text and "☕" not in text
+    assert len(fake.hits("/v1/chat/completions")) == 1  # taken at once, not retried
+    assert llm.warnings == ["openai answered in prose instead of JSON: its reply is the script"]
+
+
+def test_reasoning_before_the_answer_is_ignored(settings_env, fake):
+    thought = "<think>The user wants JSON {not this}.</think>\n" + SCRIPT_JSON
+    fake.route("POST", "/v1/chat/completions", Reply(body=openai_chat(thought)))
+    llm = chain(settings_env, fake, "openai")
+    assert "Coffee beans grow" in llm.write_script("coffee", "en", 3)
+    assert llm.warnings == []
+
+
+def test_each_provider_is_asked_for_json_in_its_own_way(settings_env, fake):
+    fake.route("POST", "/v1/chat/completions", Reply(body=openai_chat(SCRIPT_JSON)))
+    fake.route("POST", "/v1beta/models/", Reply(body=gemini_reply(TERMS_JSON)))
+    fake.route("POST", "/api/chat", Reply(body=ollama_reply(TERMS_JSON)))
+    chain(settings_env, fake, "openai").write_script("coffee", "en", 3)
+    assert fake.hits("/v1/chat/completions")[0].json()["response_format"] == {"type": "json_object"}
+    chain(settings_env, fake, "gemini").search_terms("coffee", 3)
+    config = fake.hits("/v1beta/models/")[0].json()["generationConfig"]
+    assert config["responseMimeType"] == "application/json"
+    assert "terms" in config["responseSchema"]["properties"]
+    chain(settings_env, fake, "ollama").search_terms("coffee", 3)
+    fmt = fake.hits("/api/chat")[0].json()["format"]
+    assert fmt["type"] == "object" and "terms" in fmt["properties"]
+
+
+def test_an_endpoint_without_json_mode_is_asked_again_without_it(settings_env, fake):
+    refused = Reply(
+        400,
+        {
+            "error": {
+                "message": "response_format is not supported by this model",
+                "type": "invalid_request_error",
+                "param": "response_format",
+                "code": None,
+            }
+        },
+    )
+    fake.route("POST", "/v1/chat/completions", refused, Reply(body=openai_chat(TERMS_JSON)))
+    llm = chain(settings_env, fake, "openai")
+    assert llm.search_terms("coffee", 3)[0] == "coffee beans"
+    first, second = (r.json() for r in fake.hits("/v1/chat/completions"))
+    assert "response_format" in first and "response_format" not in second
+
+
+def test_terms_in_prose_leave_terms_to_keyword_extraction(settings_env, fake):
+    from tasks.script import make_script
+    from tasks.terms import make_terms
+
+    fake.route("POST", "/v1/chat/completions", Reply(body=openai_chat("Coffee, beans, farms.")))
+    chain(settings_env, fake, "openai")
+    terms = make_terms(make_script("", "Coffee beans grow near the equator in the hills."))
+    assert terms.source == "keywords" and len(terms.terms) >= 3
+    assert terms.warnings == [
+        "openai answered the search-terms request in prose: search terms come from keyword "
+        "extraction"
+    ]
 
 
 def test_malformed_http_body_is_a_failure_not_a_crash(settings_env, fake):
@@ -282,6 +364,7 @@ def test_cli_makes_a_video_from_a_topic_and_logs_no_secret(fake, tmp_path):
     assert manifest["script_source"] == "openai"
     assert manifest["terms"] == ["coffee beans", "morning coffee", "coffee farm"]
     assert "Caffeine blocks the signals" in manifest["script"]
+    assert manifest["warnings"] == []
     assert manifest["social"] == {
         "title": "Why coffee wakes you",
         "description": "A cup explained.",
@@ -295,6 +378,36 @@ def test_cli_makes_a_video_from_a_topic_and_logs_no_secret(fake, tmp_path):
     )
     assert KEY not in everything
     assert subprocess.run(["grep", "-rl", KEY, str(out)], capture_output=True).stdout == b""
+
+
+def test_cli_makes_a_video_when_the_model_answers_in_prose(fake, tmp_path):
+    """Many local models ignore a JSON instruction: the run goes on with the prose."""
+    import subprocess
+
+    from .test_cli import MPT, REPO
+
+    fake.route("POST", "/v1/chat/completions", Reply(body=openai_chat(PROSE)))
+    proc = subprocess.run(
+        [*MPT, "make", "coffee in prose", "--resolution", "540p", "--fps", "15"]
+        + ["--out", str(tmp_path / "out"), "--json"],
+        capture_output=True,
+        text=True,
+        env=_cli_env(fake),
+        cwd=REPO,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    manifest = json.loads(proc.stdout)
+    assert manifest["script_source"] == "openai"
+    assert manifest["sentences"][0]["text"] == "Sure!"
+    assert "Coffee beans grow on small trees near the equator." in manifest["script"]
+    assert manifest["warnings"][:2] == [
+        "openai answered in prose instead of JSON: its reply is the script",
+        "search terms come from keyword extraction (the script was prose)",
+    ]
+    # Script and social asked the model; terms did not (they come from the prose itself).
+    assert len(fake.hits("/v1/chat/completions")) == 2
+    assert manifest["social"] is None
 
 
 def test_cli_rejected_key_is_one_line_without_the_key(fake, tmp_path):
