@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	# An empty, migrated Prefect database that mpt's temporary server starts from.
+	$(BIN)/python -m api.tempserver
 	touch $(STAMP)
 
 system-deps:

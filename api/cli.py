@@ -5,110 +5,80 @@ Exit codes: 0 success; 1 a stage failed; 2 bad input (one line on stderr, before
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import socket
-import subprocess
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-# Before Prefect is imported (it reads its settings once): keep its console quiet so the
-# user sees our progress and one-line errors, never a traceback; the run's full logs still
-# go to the Prefect API for the UI. Telemetry off: it races the ephemeral server's SQLite.
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
-from blocks.settings import export_prefect_defaults  # noqa: E402 - must precede prefect
+if TYPE_CHECKING:
+    from api.tempserver import TemporaryPrefectAPI
+
+# Before Prefect is imported (it reads its settings once): its console stays silent, so the
+# user sees our progress and one-line errors, never a traceback, while every log record of
+# the run (Prefect's and our stages') still goes to the Prefect API, the UI's Logs tab.
+for _name, _value in {
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
+    "PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL": "CRITICAL",
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+}.items():
+    os.environ.setdefault(_name, _value)
+logging.raiseExceptions = False  # a log record the API refused is not the user's problem
+from blocks.settings import LOGGERS, export_prefect_defaults  # noqa: E402 - precedes prefect
 
 export_prefect_defaults()
+for _name in LOGGERS:  # until Prefect configures logging, nothing of ours reaches stderr
+    logging.getLogger(_name).addHandler(logging.NullHandler())
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="MoneyPrinterTurbo++: a topic or script in, a finished short video out.",
+    rich_markup_mode="rich",
 )
 
+INTERRUPT_GRACE_S = 1.5  # after a Ctrl-C, this long to record the run's end, then exit
+_interrupted = threading.Event()
+_exiting = threading.Lock()
 
-class _TemporaryPrefectAPI:
-    """A temporary Prefect API server for one CLI run, started before Prefect is imported.
 
-    Prefect starts the same server itself when no PREFECT_API_URL is set, but only once the
-    flow runs, after importing its server code in this process (2-3 s) and then waiting for
-    it (3-4 s). Starting it first lets that wait overlap our own imports and validation.
-    With PREFECT_API_URL set (a running `prefect server`), nothing is started.
-    """
+def _exit_interrupted(stop: Callable[[], None] | None = None) -> NoReturn:
+    """Kill what is still running, say one line and exit 130 (once, from any thread)."""
+    from blocks.processes import kill_all
 
-    def __init__(self) -> None:
-        self.proc: subprocess.Popen[bytes] | None = None
-        if os.environ.get("PREFECT_API_URL"):
-            return
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        env = os.environ | {
-            "PREFECT_UI_ENABLED": "0",
-            "PREFECT__SERVER_EPHEMERAL": "1",
-            "PREFECT__SERVER_FINAL": "1",
-        }
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "prefect.server.api.server:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "error",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        self.url = f"http://127.0.0.1:{port}/api"
-        os.environ["PREFECT_API_URL"] = self.url
+    with _exiting:
+        kill_all()
+        if stop is not None:
+            stop()
+        sys.stderr.write("interrupted\n")
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(130)
 
-    def wait(self, timeout_s: float = 60) -> None:
-        if self.proc is None:
-            return
-        import httpx
 
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = (self.proc.stderr.read() if self.proc.stderr else b"").decode()[-300:]
-                raise RuntimeError(f"the temporary Prefect server exited: {err.strip()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("the temporary Prefect server did not start in time")
+def _on_interrupt(stop: Callable[[], None]) -> None:
+    """Ctrl-C or SIGTERM: KeyboardInterrupt unwinds the run (its ffmpeg is killed and its
+    end recorded), and whatever still runs after INTERRUPT_GRACE_S, or at a second signal,
+    is killed: one line, exit 130, nothing left behind."""
 
-    def stop(self) -> None:
-        if self.proc is not None and "prefect" in sys.modules:
-            # Send the run's last logs and events while the server is still there; after it
-            # stops, Prefect's workers would retry for a minute and print connection errors.
-            from prefect.events.worker import EventsWorker
-            from prefect.logging.handlers import APILogWorker
+    def handler(signum: int, frame: object) -> None:
+        if _interrupted.is_set():
+            _exit_interrupted(stop)
+        _interrupted.set()
+        timer = threading.Timer(INTERRUPT_GRACE_S, _exit_interrupted, (stop,))
+        timer.daemon = True
+        timer.start()
+        raise KeyboardInterrupt
 
-            for worker in (APILogWorker, EventsWorker):
-                with contextlib.suppress(Exception):  # best effort on the way out
-                    worker.drain_all(timeout=10)
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -116,77 +86,98 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+# Help panels, in the order a person fills the form (the README's table and the Prefect
+# UI's form group the options the same way).
+SCRIPT, FRAME, CUTTING, TRANSITIONS = "Script", "Frame", "Footage and cutting", "Transitions"
+VOICE, SUBTITLES, MUSIC, MIX, ENCODE, OUTPUT = (
+    "Voice",
+    "Subtitles",
+    "Music",
+    "Mix",
+    "Encode",
+    "Output",
+)
+
+
+def _opt(panel: str, text: str, *names: str) -> typer.models.OptionInfo:
+    return typer.Option(*names, help=text, rich_help_panel=panel)
+
+
 @app.command()
 def make(
-    topic: Annotated[str, typer.Argument(help="What the video is about.")] = "",
-    script: Annotated[str | None, typer.Option(help="Narration text.")] = None,
-    script_file: Annotated[
-        Path | None, typer.Option(help="Read the narration from a file.")
-    ] = None,
-    audio: Annotated[
-        Path | None, typer.Option(help="Your recorded narration (timed by recognition).")
-    ] = None,
-    language: Annotated[str, typer.Option(help="'auto', 'en', 'zh', ...")] = "auto",
-    aspect: Annotated[str, typer.Option(help="9:16, 16:9 or 1:1.")] = "9:16",
-    resolution: Annotated[str, typer.Option(help="1080p, 720p or 540p.")] = "1080p",
-    fit: Annotated[str, typer.Option(help="cover or contain.")] = "cover",
-    clip_duration: Annotated[float, typer.Option(help="Longest cut, seconds.")] = 4.0,
-    concat: Annotated[str, typer.Option(help="random or sequential.")] = "random",
+    topic: Annotated[
+        str, typer.Argument(help="What the video is about.", rich_help_panel=SCRIPT)
+    ] = "",
+    script: Annotated[str | None, _opt(SCRIPT, "Narration text.")] = None,
+    script_file: Annotated[Path | None, _opt(SCRIPT, "Read the narration from a file.")] = None,
+    language: Annotated[str, _opt(SCRIPT, "'auto', 'en', 'zh', ...")] = "auto",
+    aspect: Annotated[str, _opt(FRAME, "9:16, 16:9 or 1:1.")] = "9:16",
+    resolution: Annotated[str, _opt(FRAME, "1080p, 720p or 540p.")] = "1080p",
+    fps: Annotated[int, _opt(FRAME, "Frames per second.")] = 30,
+    fit: Annotated[str, _opt(FRAME, "cover (crop) or contain.")] = "cover",
+    background: Annotated[str, _opt(FRAME, "With --fit contain: blur or color.")] = "blur",
+    background_color: Annotated[str, _opt(FRAME, "#RRGGBB.")] = "#000000",
+    materials: Annotated[Path | None, _opt(CUTTING, "Folder of local clips/images.")] = None,
+    clip_duration: Annotated[float, _opt(CUTTING, "Longest cut, seconds.")] = 4.0,
+    clip_speed: Annotated[float, _opt(CUTTING, "Footage speed, 0.5 to 2.")] = 1.0,
+    concat: Annotated[str, _opt(CUTTING, "random or sequential.")] = "random",
+    video_count: Annotated[int, _opt(CUTTING, "Variants to render.")] = 1,
     transition: Annotated[
         str,
-        typer.Option(
-            help="none, fade, fadeblack, slideleft/right/up/down, wipeleft, zoomin, "
-            "dissolve, circleopen or random."
+        _opt(
+            TRANSITIONS,
+            "none, fade, fadeblack, slideleft/right/up/down, wipeleft, zoomin, "
+            "dissolve, circleopen or random.",
         ),
     ] = "none",
-    transition_duration: Annotated[float, typer.Option(help="Seconds.")] = 0.5,
-    background: Annotated[str, typer.Option(help="With --fit contain: blur or color.")] = "blur",
-    background_color: Annotated[str, typer.Option(help="#RRGGBB.")] = "#000000",
-    clip_speed: Annotated[float, typer.Option(help="Footage speed, 0.5 to 2.")] = 1.0,
-    video_count: Annotated[int, typer.Option(help="Variants to render.")] = 1,
-    voice: Annotated[str, typer.Option(help="See `mpt voices`.")] = "piper:en_US-joe-medium",
-    speech_rate: Annotated[float, typer.Option(help="0.5 to 2.0.")] = 1.0,
-    voice_volume: Annotated[float, typer.Option(help="0 to 2.")] = 1.0,
-    materials: Annotated[Path | None, typer.Option(help="Folder of local clips/images.")] = None,
-    music: Annotated[str, typer.Option(help="FILE, 'random' or 'none'.")] = "none",
-    music_volume: Annotated[float, typer.Option(help="0 to 1.")] = 0.2,
-    music_fade_out: Annotated[float, typer.Option(help="Seconds at the end.")] = 2.0,
-    duck: Annotated[bool, typer.Option("--duck/--no-duck", help="Music under voice.")] = True,
-    loudness: Annotated[float, typer.Option(help="Target LUFS of the mix.")] = -14.0,
-    normalize: Annotated[bool, typer.Option("--normalize/--no-normalize")] = True,
-    tail: Annotated[float, typer.Option(help="Seconds after the last word.")] = 0.0,
-    pause: Annotated[float, typer.Option(help="Seconds between sentences.")] = 0.3,
-    subtitles: Annotated[bool, typer.Option("--subtitles/--no-subtitles")] = True,
-    font: Annotated[str, typer.Option(help="Font file or family.")] = "DejaVu Sans:bold",
-    font_size: Annotated[int, typer.Option(help="Pixels at 1080p.")] = 72,
-    text_color: Annotated[str, typer.Option(help="#RRGGBB.")] = "#FFFFFF",
-    stroke_color: Annotated[str, typer.Option(help="#RRGGBB.")] = "#000000",
-    stroke_width: Annotated[float, typer.Option(help="Pixels.")] = 4.0,
-    position: Annotated[str, typer.Option(help="top, center, bottom or custom.")] = "bottom",
-    position_pct: Annotated[float, typer.Option(help="With --position custom.")] = 75.0,
-    word_highlight: Annotated[bool, typer.Option(help="Karaoke-style words.")] = False,
-    highlight_color: Annotated[str, typer.Option(help="#RRGGBB.")] = "#FFD700",
-    box: Annotated[bool, typer.Option("--box/--no-box", help="Box behind text.")] = False,
-    box_color: Annotated[str, typer.Option(help="#RRGGBB.")] = "#000000",
-    box_opacity: Annotated[float, typer.Option(help="0 to 1.")] = 0.5,
-    max_lines: Annotated[int, typer.Option(help="Lines per subtitle cue.")] = 2,
-    seed: Annotated[int | None, typer.Option(help="Reproducible random choices.")] = None,
-    preset: Annotated[str, typer.Option(help="x264 preset.")] = "veryfast",
-    crf: Annotated[int, typer.Option(help="x264 quality, lower is better.")] = 23,
+    transition_duration: Annotated[float, _opt(TRANSITIONS, "Seconds.")] = 0.5,
+    voice: Annotated[str, _opt(VOICE, "See `mpt voices`.")] = "piper:en_US-joe-medium",
+    speech_rate: Annotated[float, _opt(VOICE, "0.5 to 2.0.")] = 1.0,
+    voice_volume: Annotated[float, _opt(VOICE, "0 to 2.")] = 1.0,
+    pause: Annotated[float, _opt(VOICE, "Seconds between sentences.")] = 0.3,
+    audio: Annotated[
+        Path | None, _opt(VOICE, "Your recorded narration (timed by recognition).")
+    ] = None,
+    subtitles: Annotated[
+        bool, _opt(SUBTITLES, "Burn subtitles in.", "--subtitles/--no-subtitles")
+    ] = True,
+    font: Annotated[str, _opt(SUBTITLES, "Font file or family.")] = "DejaVu Sans:bold",
+    font_size: Annotated[int, _opt(SUBTITLES, "Pixels at 1080p.")] = 72,
+    text_color: Annotated[str, _opt(SUBTITLES, "#RRGGBB.")] = "#FFFFFF",
+    stroke_color: Annotated[str, _opt(SUBTITLES, "#RRGGBB.")] = "#000000",
+    stroke_width: Annotated[float, _opt(SUBTITLES, "Pixels.")] = 4.0,
+    position: Annotated[str, _opt(SUBTITLES, "top, center, bottom or custom.")] = "bottom",
+    position_pct: Annotated[float, _opt(SUBTITLES, "With --position custom.")] = 75.0,
+    max_lines: Annotated[int, _opt(SUBTITLES, "Lines per subtitle cue.")] = 2,
+    box: Annotated[bool, _opt(SUBTITLES, "Box behind text.", "--box/--no-box")] = False,
+    box_color: Annotated[str, _opt(SUBTITLES, "#RRGGBB.")] = "#000000",
+    box_opacity: Annotated[float, _opt(SUBTITLES, "0 to 1.")] = 0.5,
+    word_highlight: Annotated[bool, _opt(SUBTITLES, "Karaoke-style words.")] = False,
+    highlight_color: Annotated[str, _opt(SUBTITLES, "#RRGGBB.")] = "#FFD700",
+    music: Annotated[str, _opt(MUSIC, "FILE, 'random' or 'none'.")] = "none",
+    music_volume: Annotated[float, _opt(MUSIC, "0 to 1.")] = 0.2,
+    music_fade_out: Annotated[float, _opt(MUSIC, "Seconds at the end.")] = 2.0,
+    duck: Annotated[bool, _opt(MUSIC, "Music under voice.", "--duck/--no-duck")] = True,
+    tail: Annotated[float, _opt(MUSIC, "Seconds after the last word.")] = 0.0,
+    loudness: Annotated[float, _opt(MIX, "Target LUFS of the mix.")] = -14.0,
+    normalize: Annotated[
+        bool, _opt(MIX, "Normalise loudness.", "--normalize/--no-normalize")
+    ] = True,
+    preset: Annotated[str, _opt(ENCODE, "x264 preset.")] = "veryfast",
+    crf: Annotated[int, _opt(ENCODE, "x264 quality, lower is better.")] = 23,
     encoder: Annotated[
-        str, typer.Option(help="auto, libx264, h264_nvenc, h264_qsv or h264_vaapi.")
+        str, _opt(ENCODE, "auto, libx264, h264_nvenc, h264_qsv or h264_vaapi.")
     ] = "auto",
-    fps: Annotated[int, typer.Option(help="Frames per second.")] = 30,
-    out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print manifest.json only.")] = False,
+    seed: Annotated[int | None, _opt(OUTPUT, "Reproducible random choices.")] = None,
+    out: Annotated[Path | None, _opt(OUTPUT, "Output folder.")] = None,
+    as_json: Annotated[bool, _opt(OUTPUT, "Print manifest.json only.", "--json")] = False,
 ) -> None:
     """Render a video from TOPIC or from --script / --script-file."""
+    from api.tempserver import TemporaryPrefectAPI
+
     # Started first: validation below already imports Prefect, which must see its URL.
-    server = _TemporaryPrefectAPI()
-    # Our stages' warnings (provider retries, skipped files) end up in the manifest and the
-    # closing lines; on the console they would break the one-line error promise.
-    for name in ("blocks", "tasks", "flows", "api"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    server = TemporaryPrefectAPI()
+    _on_interrupt(server.kill)
     try:
         spec = _validated_spec(
             topic=topic,
@@ -239,6 +230,11 @@ def make(
             },
         )
         _run(spec, out, as_json, server)
+    except (KeyboardInterrupt, Exception):
+        if not _interrupted.is_set():
+            raise
+        server.stop()  # the run's end is recorded: its last logs and events go first
+        _exit_interrupted()
     finally:
         server.stop()
 
@@ -261,7 +257,7 @@ def _validated_spec(script: str | None, script_file: Path | None, **fields: obje
         raise _fail(first_error(exc)) from None
 
 
-def _run(spec: object, out: Path | None, as_json: bool, server: _TemporaryPrefectAPI) -> None:
+def _run(spec: object, out: Path | None, as_json: bool, server: TemporaryPrefectAPI) -> None:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 

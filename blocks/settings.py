@@ -6,6 +6,7 @@ Paths default to places a single user owns, so one video needs no configuration 
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -223,10 +224,20 @@ def get_settings() -> Settings:
     return Settings()
 
 
+# Our module loggers: each stage logs what it did at INFO (choices, files, timings, fallbacks).
+LOGGERS = ("tasks", "blocks", "flows")
+
+
 def export_prefect_defaults() -> None:
-    """Point Prefect's result storage at our work dir unless the environment says otherwise."""
+    """Prefect settings that must be in the environment before Prefect is imported: results
+    in our work dir, and our loggers' records sent to the run's logs (the UI's Logs tab),
+    unless the environment says otherwise."""
     # Telemetry off: it writes to the ephemeral server's SQLite at start-up and races it.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    extra = [n for n in os.environ.get("PREFECT_LOGGING_EXTRA_LOGGERS", "").split(",") if n]
+    os.environ["PREFECT_LOGGING_EXTRA_LOGGERS"] = ",".join(dict.fromkeys([*extra, *LOGGERS]))
+    for name in LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
     os.environ.setdefault(
         "PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(Settings().results_dir.expanduser())
     )

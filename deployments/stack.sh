@@ -20,6 +20,8 @@ API_PORT=${MPT_STACK_API_PORT:-8080}
 export PREFECT_API_URL=http://127.0.0.1:$PREFECT_PORT/api
 export PREFECT_HOME=${PREFECT_HOME:-$STATE/prefect-home}
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
+# Flow runs' stage logs (our loggers, at INFO) go to the run's Logs tab in the UI.
+export PREFECT_LOGGING_EXTRA_LOGGERS=${PREFECT_LOGGING_EXTRA_LOGGERS:-tasks,blocks,flows}
 export MPT_OUTPUT_ROOT=${MPT_OUTPUT_ROOT:-$ROOT/output}
 export MPT_REDIS_URL=${MPT_REDIS_URL:-redis://127.0.0.1:6379/0}
 if [ -n "${MPT_DATABASE_URL:-}" ]; then

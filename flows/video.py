@@ -23,6 +23,7 @@ from blocks.llm import configured_llm, llm_fingerprint
 from blocks.settings import get_settings
 from flows.progress import Progress
 from flows.spec import VideoSpec, first_error
+from tasks.files import remove_stale_parts
 from tasks.materials import materials_stage
 from tasks.narration import narration_stage
 from tasks.publish import (
@@ -215,6 +216,8 @@ def video_flow(
     with `output` 'audio' or 'subtitles', only the narration (and its subtitles)."""
     preflight(spec)
     target = Path(out_dir) if out_dir else default_out_dir(spec)
+    work = get_settings().work_dir
+    remove_stale_parts(work / "stages", work / "procedural", work / "downloads", target)
     reporter = _reporter(output, spec)
     try:
         if output == "video":

@@ -13,6 +13,7 @@ import logging
 import math
 import random
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Literal
 
@@ -325,6 +326,14 @@ def pick_materials(
             order = order[fresh[0] :] + order[: fresh[0]]
         orders.append(order)
     timelines = [_timeline(clips, order, duration_s, clip_duration) for order in orders]
+    sources = Counter(c.source for c in clips)
+    log.info(
+        "materials: %d clips (%s) for %.2f s in %d cuts",
+        len(clips),
+        ", ".join(f"{n} {src}" for src, n in sources.items()),
+        duration_s,
+        len(timelines[0]) if timelines else 0,
+    )
     return Materials(clips=clips, timelines=timelines, warnings=warnings)
 
 

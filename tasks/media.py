@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from blocks.errors import StageError
+from blocks.processes import reap, spawn, tied_to_parent
 
 IMAGE_CODECS = {"png", "mjpeg", "webp", "bmp", "tiff", "gif", "jpegls"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
@@ -66,7 +67,7 @@ def run_ffmpeg(
     cmd += args
     deadline = time.monotonic() + limit
     with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(
+        proc = spawn(
             cmd,
             stdin=subprocess.PIPE if feeders is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -93,6 +94,7 @@ def run_ffmpeg(
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+            reap(proc)
         if time.monotonic() >= deadline and proc.returncode != 0:
             raise StageError(f"ffmpeg ran past its {limit:.0f} s limit")
         if proc.returncode != 0:
@@ -119,13 +121,20 @@ def _feed(proc: subprocess.Popen, feeders: Iterable[list[str]]) -> str | None:
     try:
         for args in feeders:
             with tempfile.TemporaryFile() as errors:
-                feeder = subprocess.Popen(
+                feeder = spawn(
                     [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", *args],
                     stdin=subprocess.DEVNULL,
                     stdout=proc.stdin,
                     stderr=errors,
                 )
-                if feeder.wait() != 0:
+                try:
+                    code = feeder.wait()
+                finally:  # an interrupt while it runs must not leave it behind
+                    if feeder.poll() is None:
+                        feeder.kill()
+                        feeder.wait()
+                    reap(feeder)
+                if code != 0:
                     errors.seek(0)
                     text = errors.read().decode(errors="replace").strip()
                     return " | ".join(text.splitlines()[-3:]) or f"exit {feeder.returncode}"
@@ -139,7 +148,9 @@ def ffmpeg_log(args: list[str], timeout_s: float = 600) -> str:
     their measurements there); raise StageError on failure."""
     cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", *args]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        proc = subprocess.run(
+            tied_to_parent(cmd), capture_output=True, text=True, timeout=timeout_s
+        )
     except subprocess.TimeoutExpired:
         raise StageError(f"ffmpeg ran past its {timeout_s:.0f} s limit") from None
     if proc.returncode != 0:

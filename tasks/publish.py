@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -13,6 +14,8 @@ from tasks.script import Script
 from tasks.stage import stage
 from tasks.subtitles import Subtitles
 from tasks.timings import Narration
+
+log = logging.getLogger(__name__)
 
 
 class Published(BaseModel):
@@ -45,6 +48,7 @@ def publish(
     ass = copy_atomic(subtitles.ass, out_dir / "subtitles.ass")
     script_txt = write_text_atomic(out_dir / "script.txt", _script_text(script))
     files = [*videos, srt, ass, script_txt]
+    log.info("published %s into %s", ", ".join(p.name for p in files), out_dir)
     return Published(
         out_dir=out_dir,
         videos=videos,
@@ -90,6 +94,7 @@ def publish_narration(
         digests={},
     )
     published.digests = {p.name: sha256_file(p) for p in published.files()}
+    log.info("published %s into %s", ", ".join(p.name for p in published.files()), out_dir)
     return published
 
 

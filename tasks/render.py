@@ -506,6 +506,18 @@ def render_video(
             encoder = Encoder.libx264
             encode(encoder, tmp)
         info = probe(tmp)
+    log.info(
+        "rendered %s: %dx%d, %.2f s, %d cuts%s, %s, loudness %s, %.1f MB",
+        out,
+        info.width,
+        info.height,
+        info.duration_s,
+        len(cuts),
+        " streamed" if streamed else "",
+        encoder.value,
+        f"{gain_db:+.2f} dB to {opts.loudness} LUFS" if gain_db is not None else "as is",
+        out.stat().st_size / 1e6 if out.exists() else 0.0,
+    )
     return RenderResult(
         video=out,
         duration_s=round(info.duration_s, 3),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -11,6 +12,8 @@ from blocks.llm import configured_llm
 from blocks.settings import get_settings
 from tasks.stage import stage
 from tasks.text import count_words, detect_language, is_cjk, split_sentences
+
+log = logging.getLogger(__name__)
 
 PARAGRAPHS = 3  # of an LLM-written script: about 30 to 45 s of narration
 
@@ -60,6 +63,9 @@ def make_script(
         raise BadInput("script has no words to speak (only punctuation or symbols)")
     lang = detect_language(script) if language == "auto" else language
     title = topic or sentences[0][:80]
+    log.info(
+        "script from %s: %d sentences, %d words, language %s", source, len(sentences), words, lang
+    )
     return Script(
         title=title,
         language=lang,

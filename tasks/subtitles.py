@@ -7,6 +7,7 @@ was measured is what is drawn.
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import subprocess
@@ -23,6 +24,8 @@ from tasks.options import Position, SubtitleStyle
 from tasks.stage import stage, stage_dir
 from tasks.text import CJK, join_words
 from tasks.timings import Narration, WordTiming
+
+log = logging.getLogger(__name__)
 
 SIDE_MARGIN = 0.07  # of the frame width, each side
 EDGE_MARGIN = 0.10  # of the frame height, for top and bottom placement
@@ -323,6 +326,14 @@ def make_subtitles(
     cues = build_cues(narration, style, font, size)
     srt = write_text_atomic(out_dir / "subtitles.srt", render_srt(cues))
     ass = write_text_atomic(out_dir / "subtitles.ass", render_ass(cues, style, font, size))
+    log.info(
+        "subtitles: %d cues in %s (%s, %d px, %s)",
+        len(cues),
+        out_dir,
+        font.family,
+        font_px(style, size),
+        "word highlight" if style.word_highlight else "plain",
+    )
     return Subtitles(srt=srt, ass=ass, font=font, cues=cues)
 
 
