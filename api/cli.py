@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 for _name, _value in {
     "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
     "PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL": "CRITICAL",
-    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }.items():
     os.environ.setdefault(_name, _value)
 logging.raiseExceptions = False  # a log record the API refused is not the user's problem

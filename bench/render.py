@@ -83,9 +83,10 @@ def prepare(d: Path, seconds: float) -> dict:
         clips.append(str(path))
     voice = d / f"narration-{seconds:g}.wav"
     if not voice.exists():
-        from tasks.narration import _synth_piper, get_voice
+        from tasks.narration import _synth_piper, get_voice, seeded_piper
 
-        audio, rate = _synth_piper(get_voice("piper:en_US-joe-medium"), " ".join(CUE_TEXT), 1.0)
+        piper = seeded_piper(get_voice("piper:en_US-joe-medium").model_path or "", 0)
+        audio, rate = _synth_piper(piper, " ".join(CUE_TEXT), 1.0)
         reps = int(np.ceil(seconds * rate / len(audio)))
         audio = np.tile(audio, reps)[: int(seconds * rate)]
         with wave.open(str(voice), "wb") as w:

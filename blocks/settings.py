@@ -236,6 +236,8 @@ def export_prefect_defaults() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     extra = [n for n in os.environ.get("PREFECT_LOGGING_EXTRA_LOGGERS", "").split(",") if n]
     os.environ["PREFECT_LOGGING_EXTRA_LOGGERS"] = ",".join(dict.fromkeys([*extra, *LOGGERS]))
+    # Engines also run outside any flow run (benchmarks, the API's checks): no warning then.
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
     for name in LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)
     os.environ.setdefault(

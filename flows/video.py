@@ -262,6 +262,7 @@ def _narration(run: _Runner, spec: VideoSpec, script: Script) -> Narration:
         speech_rate=spec.speech_rate,
         pause_s=spec.sentence_pause,
         audio=spec.audio,
+        seed=spec.effective_seed(),
     )
 
 
