@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format system-deps services stack stack-down bench clean
+.PHONY: demo test lint format system-deps test-deps services stack stack-down bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 
 system-deps:
 	@bash deployments/install-system-deps.sh
+
+# Only the suite needs these (a browser for UI tests): make demo stays lean.
+test-deps:
+	@bash deployments/install-test-deps.sh
 
 # Renders output/demo/video.mp4 offline from the script shipped in resources/demo.
 demo: $(STAMP) system-deps
@@ -31,7 +35,7 @@ stack: $(STAMP) system-deps
 stack-down:
 	@bash deployments/stack.sh down
 
-test: $(STAMP) system-deps services
+test: $(STAMP) system-deps test-deps services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q

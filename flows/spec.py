@@ -24,6 +24,7 @@ from tasks.options import (
     Resolution,
     SubtitleStyle,
     Transition,
+    ordered_schema,
 )
 
 # Short side in pixels; 9:16 at 1080p is 1080×1920.
@@ -39,9 +40,12 @@ def _exists(path: Path, test: Callable[[Path], bool]) -> bool:
 
 
 class VideoSpec(BaseModel):
-    """One request for a short video."""
+    """One request for a short video. Fields are in the order a person fills the form:
+    the Prefect UI shows them so (see `ordered_schema`), grouped like `mpt make --help`."""
 
-    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+    model_config = ConfigDict(
+        extra="forbid", use_enum_values=False, json_schema_extra=ordered_schema
+    )
 
     topic: str = Field("", title="Topic", description="What the video is about.", max_length=500)
     script: str | None = Field(
@@ -49,12 +53,6 @@ class VideoSpec(BaseModel):
         title="Script",
         description="Your own narration text; when given, no LLM is called.",
         max_length=100_000,
-    )
-    audio: Path | None = Field(
-        None,
-        title="Narration file",
-        description="Your own recorded narration; it is timed by offline speech recognition, "
-        "and transcribed into the script when no script is given.",
     )
     language: str = Field(
         "auto",
@@ -66,6 +64,7 @@ class VideoSpec(BaseModel):
     resolution: Resolution = Field(
         Resolution.p1080, title="Resolution", description="Short side: 1080, 720 or 540 px."
     )
+    fps: int = Field(30, title="Frames per second", ge=15, le=60)
     fit: Fit = Field(
         Fit.cover,
         title="Fit",
@@ -78,6 +77,11 @@ class VideoSpec(BaseModel):
         description="With fit 'contain': a blurred copy of the clip, or a solid colour.",
     )
     background_color: str = Field("#000000", title="Background colour", pattern=HEX_COLOUR)
+    materials_dir: Path | None = Field(
+        None,
+        title="Materials folder",
+        description="Local videos and images to cut from; procedural backgrounds fill any gap.",
+    )
     clip_duration: float = Field(
         4.0, title="Longest cut (s)", description="No cut lasts longer.", ge=1.0, le=30.0
     )
@@ -85,11 +89,11 @@ class VideoSpec(BaseModel):
         1.0, title="Clip speed", description="Footage playback speed.", ge=0.5, le=2.0
     )
     concat: Concat = Field(Concat.random, title="Clip order")
-    transition: Transition = Field(Transition.none, title="Transition between cuts")
-    transition_duration: float = Field(0.5, title="Transition length (s)", ge=0.1, le=2.0)
     video_count: int = Field(
         1, title="Videos", description="How many variants to render.", ge=1, le=5
     )
+    transition: Transition = Field(Transition.none, title="Transition between cuts")
+    transition_duration: float = Field(0.5, title="Transition length (s)", ge=0.1, le=2.0)
     voice: str = Field(
         "piper:en_US-joe-medium",
         title="Voice",
@@ -101,6 +105,12 @@ class VideoSpec(BaseModel):
     speech_rate: float = Field(1.0, title="Speech rate", ge=0.5, le=2.0)
     voice_volume: float = Field(1.0, title="Voice volume", ge=0.0, le=2.0)
     sentence_pause: float = Field(0.3, title="Pause between sentences (s)", ge=0.0, le=2.0)
+    audio: Path | None = Field(
+        None,
+        title="Narration file",
+        description="Your own recorded narration; it is timed by offline speech recognition, "
+        "and transcribed into the script when no script is given.",
+    )
     subtitles: SubtitleStyle = Field(default_factory=SubtitleStyle, title="Subtitles")
     music: str = Field(
         "none",
@@ -116,25 +126,15 @@ class VideoSpec(BaseModel):
     duck: bool = Field(
         True, title="Duck music", description="Lower the music while the voice speaks."
     )
+    tail_s: float = Field(
+        0.0, title="Tail (s)", description="Picture and music after the last word.", ge=0, le=5
+    )
     loudness: float | None = Field(
         -14.0,
         title="Loudness (LUFS)",
         description="Normalise the final mix to this integrated loudness; empty to skip.",
         ge=-30.0,
         le=-5.0,
-    )
-    tail_s: float = Field(
-        0.0, title="Tail (s)", description="Picture and music after the last word.", ge=0, le=5
-    )
-    materials_dir: Path | None = Field(
-        None,
-        title="Materials folder",
-        description="Local videos and images to cut from; procedural backgrounds fill any gap.",
-    )
-    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = Field(
-        None,
-        title="Seed",
-        description="Makes random choices reproducible; derived from the script when empty.",
     )
     preset: str = Field(
         "veryfast",
@@ -148,7 +148,11 @@ class VideoSpec(BaseModel):
         description="'auto' uses NVENC, QSV or VAAPI when a device answers, else libx264; "
         "a failed hardware encode falls back to libx264.",
     )
-    fps: int = Field(30, title="Frames per second", ge=15, le=60)
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = Field(
+        None,
+        title="Seed",
+        description="Makes random choices reproducible; derived from the script when empty.",
+    )
 
     @field_validator("topic")
     @classmethod

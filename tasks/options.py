@@ -7,6 +7,7 @@ request; `flows.spec.VideoSpec` builds its fields from them.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,8 +73,16 @@ class Position(StrEnum):
     custom = "custom"
 
 
+def ordered_schema(schema: dict[str, Any]) -> None:
+    """Give each property of a model's JSON schema its `position`: forms (the Prefect UI's)
+    sort by it, since PostgreSQL's JSONB stores the deployment's schema with its keys
+    reordered, shortest first."""
+    for i, prop in enumerate(schema.get("properties", {}).values()):
+        prop.setdefault("position", i)
+
+
 class SubtitleStyle(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ordered_schema)
 
     enabled: bool = Field(True, title="Subtitles", description="Burn subtitles into the video.")
     font: str = Field(

@@ -77,9 +77,59 @@ def test_stack_up_is_idempotent_serves_and_comes_down(tmp_path, catalog_url):
 
         done = wait_for(finished, timeout_s=180, interval_s=0.5)
         assert done["state"] == "completed", done
+
+        check_run_forms(f"http://127.0.0.1:{prefect_port}", tmp_path)
     finally:
         down = stack("down")
     assert down.returncode == 0, down.stderr
     assert pids(state) == {}
     time.sleep(0.5)
     assert not any(alive(pid) for pid in first.values())
+
+
+# The form's fields as a person fills it: topic and script first, then the groups of
+# `mpt make --help` (frame, footage and cutting, transitions, voice, subtitles, music, mix,
+# encode), whatever order PostgreSQL's JSONB gives the stored schema's keys.
+FORM_ORDER = [
+    "Topic",
+    "Script",
+    "Language",
+    "Aspect ratio",
+    "Resolution",
+    "Frames per second",
+    "Materials folder",
+    "Longest cut (s)",
+    "Transition between cuts",
+    "Voice",
+    "Narration file",
+    "Subtitles",
+    "Font size",
+    "Music",
+    "Duck music",
+    "Loudness (LUFS)",
+    "x264 preset",
+    "Quality (CRF)",
+    "Seed",
+]
+
+
+def check_run_forms(prefect_url: str, shots: Path) -> None:
+    """Every deployment's run form in the Prefect UI itself, in a real browser."""
+    from .browser import browser
+
+    deployments = httpx.post(f"{prefect_url}/api/deployments/filter", json={}, timeout=10).json()
+    assert {d["name"] for d in deployments} >= {"video", "audio", "subtitles"}
+    stored = deployments[0]["parameter_openapi_schema"]["definitions"]["VideoSpec"]["properties"]
+    assert list(stored)[0] != "topic"  # JSONB reorders keys: the form must not follow them
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1280, "height": 1000})
+        for d in deployments:
+            page.goto(f"{prefect_url}/deployments/deployment/{d['id']}/run")
+            page.get_by_text("Topic", exact=False).first.wait_for(timeout=30_000)
+            labels = [
+                t.removesuffix(" (Optional)") for t in page.locator("label").all_inner_texts()
+            ]
+            page.screenshot(path=str(shots / f"run-form-{d['name']}.png"))
+            where = [labels.index(name) for name in FORM_ORDER]
+            assert where == sorted(where), (d["name"], labels)
+            assert labels[labels.index("spec") + 1] == "Topic", labels
