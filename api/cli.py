@@ -5,6 +5,7 @@ Exit codes: 0 success; 1 a stage failed; 2 bad input (one line on stderr, before
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -256,6 +257,16 @@ def _validated_spec(script: str | None, script_file: Path | None, **fields: obje
         raise _fail(first_error(exc)) from None
 
 
+def _no_heartbeats(server: TemporaryPrefectAPI) -> contextlib.AbstractContextManager[object]:
+    """Flow-run heartbeats let a server tell a crashed run from a slow one; a temporary
+    server dies with the run, and joining the heartbeat thread costs up to 1 s a run."""
+    if server.proc is None:
+        return contextlib.nullcontext()
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    return temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+
+
 def _run(spec: object, out: Path | None, as_json: bool, server: TemporaryPrefectAPI) -> None:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -301,7 +312,7 @@ def _run(spec: object, out: Path | None, as_json: bool, server: TemporaryPrefect
                 console.print(f"{stage}: {state} in {seconds:.1f} s")
 
         try:
-            with listening(on_stage):
+            with listening(on_stage), _no_heartbeats(server):
                 result = video_flow(spec, out_dir=str(out) if out else None)
         except BadInput as exc:
             raise _fail(str(exc)) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -150,8 +151,26 @@ def _intact(result: Any) -> bool:
     return True
 
 
+@dataclass
+class _Pending:
+    """A stage started and not yet waited for: its state, or the future that will have it."""
+
+    name: str
+    task: Any
+    kwargs: dict[str, Any]
+    start: float
+    state: Any = None
+    future: Any = None
+
+    def outcome(self) -> Any:
+        if self.future is not None:
+            self.future.wait()
+            return self.future.state
+        return self.state
+
+
 class _Runner:
-    """Runs stages in order, recording each one's state and time for the manifest."""
+    """Runs stages, recording each one's state and time for the manifest."""
 
     def __init__(self, stages: list[str], reporter: RunReporter | None) -> None:
         self.stages = stages
@@ -159,11 +178,24 @@ class _Runner:
         self.records: dict[str, StageRecord] = {}
 
     def run(self, name: str, task: Any, **kwargs: Any) -> Any:
+        """Run a stage here, in the flow's thread (stages that run ffmpeg stay here, so an
+        interrupt unwinds them), and return its result."""
+        return self.wait(self.submit(name, task, now=True, **kwargs))
+
+    def submit(self, name: str, task: Any, now: bool = False, **kwargs: Any) -> _Pending:
+        """Start a stage; without `now`, in the flow's task runner, beside what follows
+        (an LLM's terms and social text while the voice speaks)."""
         if name in self.stages:  # optional extras (social) are recorded, not progress steps
             self.progress.started(name)
         start = time.perf_counter()
+        if now:
+            return _Pending(name, task, kwargs, start, state=task(**kwargs, return_state=True))
+        return _Pending(name, task, kwargs, start, future=task.submit(**kwargs))
+
+    def wait(self, pending: _Pending) -> Any:
+        name, task, kwargs = pending.name, pending.task, pending.kwargs
         try:
-            state = task(**kwargs, return_state=True)
+            state = pending.outcome()
             result = state.result()
             cached = state.name == "Cached"
             if cached and not _intact(result):
@@ -173,7 +205,7 @@ class _Runner:
             raise BadInput(f"{name}: {exc}") from None
         except Exception as exc:
             raise StageError(f"{name} stage failed: {exc}") from exc
-        seconds = round(time.perf_counter() - start, 3)
+        seconds = round(time.perf_counter() - pending.start, 3)
         self.add(name, "Cached" if cached else "Completed", seconds)
         return result
 
@@ -347,9 +379,12 @@ def _make_video(spec: VideoSpec, target: Path, reporter: RunReporter | None) -> 
 
     llm = llm_fingerprint()
     script = _script(run, spec, llm)
-    terms = run.run("terms", terms_stage, script=script, llm=llm)
-    social = run.run("social", social_stage, script=script, llm=llm) if llm else None
+    # Terms and the social text wait on the LLM; the voice does not: they overlap.
+    terms_f = run.submit("terms", terms_stage, script=script, llm=llm)
+    social_f = run.submit("social", social_stage, script=script, llm=llm) if llm else None
     narration = _narration(run, spec, script)
+    terms = run.wait(terms_f)
+    social = run.wait(social_f) if social_f else None
     materials = run.run(
         "materials",
         materials_stage,

@@ -21,8 +21,7 @@ from pydantic import BaseModel
 
 from blocks.errors import StageError
 from blocks.settings import get_settings
-from tasks.files import atomic_path
-from tasks.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, probe, run_ffmpeg
+from tasks.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, probe
 from tasks.options import Concat
 from tasks.stage import stage
 
@@ -45,6 +44,7 @@ class Clip(BaseModel):
     license_url: str | None = None
     author: str | None = None
     page_url: str | None = None
+    recipe: str | None = None  # an ffmpeg lavfi source that draws the clip (procedural)
 
     def usable_s(self, clip_duration: float) -> float:
         return clip_duration if self.kind == "image" else min(clip_duration, self.duration_s)
@@ -56,7 +56,7 @@ class Materials(BaseModel):
     warnings: list[str] = []
 
     def files(self) -> list[Path]:
-        return [c.path for c in self.clips]
+        return [c.path for c in self.clips if c.recipe is None]
 
 
 def _tokens(text: str) -> set[str]:
@@ -115,82 +115,78 @@ def relevance(clip: Clip, terms: list[str]) -> int:
 
 
 # Each recipe is an ffmpeg lavfi source; {w},{h},{d},{fps} and the rng-drawn values fill it.
-def _procedural_source(rng: random.Random, w: int, h: int, d: float, fps: int) -> str:
+def _procedural_source(
+    rng: random.Random, w: int, h: int, d: float, fps: int
+) -> tuple[str, int, int]:
+    """The lavfi source of one background, and the size it draws at (the render scales it
+    to the frame). Smooth fields (gradients, the soft Mandelbrot zoom) are drawn at a
+    quarter of the frame: they look the same scaled up and cost a quarter to draw. Life
+    steps ten times a second, not every frame: as smooth to the eye and far cheaper to
+    encode than cells that flicker every frame."""
+
     def colour() -> str:
         return "0x{:02x}{:02x}{:02x}".format(*tuple(rng.randrange(30, 230) for _ in range(3)))
 
+    qw, qh = w // 2 // 2 * 2, h // 2 // 2 * 2
     kind = rng.choice(["gradients", "radial", "mandelbrot", "life", "cellauto"])
     seed = rng.randrange(2**31)
     if kind in ("gradients", "radial"):
         gtype = "linear" if kind == "gradients" else "radial"
         return (
-            f"gradients=s={w}x{h}:r={fps}:d={d}:n=3:type={gtype}:seed={seed}"
-            f":speed={rng.uniform(0.01, 0.04):.3f}:c0={colour()}:c1={colour()}:c2={colour()}"
+            f"gradients=s={qw}x{qh}:r={fps}:d={d}:n=3:type={gtype}:seed={seed}"
+            f":speed={rng.uniform(0.01, 0.04):.3f}:c0={colour()}:c1={colour()}:c2={colour()}",
+            qw,
+            qh,
         )
     if kind == "mandelbrot":
         x, y = rng.choice([(-0.743643887, 0.131825904), (-0.1011, 0.9563), (-1.25066, 0.02012)])
         return (
-            f"mandelbrot=s={w}x{h}:r={fps}:start_x={x}:start_y={y}:start_scale=3"
+            f"mandelbrot=s={qw}x{qh}:r={fps}:start_x={x}:start_y={y}:start_scale=3"
             f":end_scale={rng.uniform(0.05, 0.3):.3f}:end_pts={d * fps},"
-            f"hue=h={rng.randrange(360)},trim=duration={d}"
+            f"hue=h={rng.randrange(360)},trim=duration={d}",
+            qw,
+            qh,
         )
     if kind == "life":
         return (
-            f"life=s={w // 4}x{h // 4}:r={fps}:seed={seed}:mold=12:ratio=0.3"
+            f"life=s={w // 4}x{h // 4}:r=10:seed={seed}:mold=12:ratio=0.3"
             f":life_color={colour()}:death_color={colour()}:mold_color={colour()},"
-            f"scale={w}:{h}:flags=bicubic,gblur=sigma=6,trim=duration={d}"
+            f"scale={w}:{h}:flags=bicubic,gblur=sigma=6,fps={fps},trim=duration={d}",
+            w,
+            h,
         )
     return (
         f"cellauto=s={w // 4}x{h // 4}:r={fps}:rule={rng.choice([18, 30, 90, 110, 150])}"
         f":seed={seed}:random_fill_ratio=0.5:scroll=1,scale={w}:{h}:flags=bicubic,"
         f"gblur=sigma=4,colorchannelmixer=rr={rng.uniform(0.2, 1):.2f}"
-        f":gg={rng.uniform(0.2, 1):.2f}:bb={rng.uniform(0.2, 1):.2f},trim=duration={d}"
+        f":gg={rng.uniform(0.2, 1):.2f}:bb={rng.uniform(0.2, 1):.2f},trim=duration={d}",
+        w,
+        h,
     )
 
 
 def generate_procedural(
     term: str, seed: int, size: tuple[int, int], duration: float, fps: int = 30
 ) -> Clip:
-    """An animated background themed by `term`: the same term and seed give the same clip."""
+    """An animated background themed by `term`: the same term and seed give the same clip.
+
+    Nothing is drawn here: the clip is its recipe, an ffmpeg source that the render draws
+    inside its own graph (no file is encoded ahead and decoded again).
+    """
     # Half the output size: these are soft abstract fields and the render scales them up.
     w = max(360, size[0] // 2) // 2 * 2
     h = round(w * size[1] / size[0]) // 2 * 2
     key = hashlib.sha256(f"{term}|{seed}|{w}x{h}|{duration}|{fps}".encode()).hexdigest()[:20]
-    rng = random.Random(key)
-    path = get_settings().work_dir / "procedural" / f"{key}.mp4"
-    if not path.is_file():
-        source = _procedural_source(rng, w, h, duration, fps)
-        with atomic_path(path) as tmp:
-            run_ffmpeg(
-                [
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    source,
-                    "-t",
-                    f"{duration}",
-                    "-an",
-                    "-c:v",
-                    "libx264",
-                    "-preset",
-                    "ultrafast",
-                    "-crf",
-                    "20",
-                    "-pix_fmt",
-                    "yuv420p",
-                    "-f",
-                    "mp4",
-                    str(tmp),
-                ]
-            )
+    recipe, dw, dh = _procedural_source(random.Random(key), w, h, duration, fps)
     return Clip(
-        path=path,
+        path=Path("procedural") / key,
         kind="video",
-        width=w,
-        height=h,
+        width=dw,
+        height=dh,
         duration_s=duration,
         source="procedural",
         term=term,
+        recipe=recipe,
     )
 
 

@@ -138,7 +138,9 @@ def plan_cuts(
             cuts[-1].duration_s += length
             break
         span = (length + overlap) * opts.clip_speed  # source seconds the cut reads
+        # A drawn clip starts at its beginning: drawing frames only to skip them is waste.
         spare = max(0.0, clip.duration_s - span) if clip.kind == "video" else 0.0
+        spare = 0.0 if clip.recipe else spare
         transition = opts.transition
         if transition == Transition.random:
             transition = rng.choice(XFADES)
@@ -195,6 +197,10 @@ def _cut_input(
         return ["-threads", "1", "-i", str(cut.clip.path)]
     length = cut.duration_s - skip_s if length_s is None else length_s
     start = cut.offset_s + skip_s * opts.clip_speed
+    if cut.clip.recipe:  # drawn by ffmpeg right here: nothing to decode
+        seek = ["-ss", f"{start:.3f}"] if start > 0 else []
+        duration = f"{length * opts.clip_speed:.3f}"
+        return ["-f", "lavfi", *seek, "-t", duration, "-i", cut.clip.recipe]
     return [
         "-threads",
         "1",

@@ -59,6 +59,8 @@ class FakeServer:
                     )
                 )
                 reply = server._next(self.command, self.path)
+                if callable(reply):  # a reply that depends on what was asked
+                    reply = reply(server.requests[-1])
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 payload = reply.body
@@ -100,7 +102,8 @@ class FakeServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
-    def route(self, method: str, path_prefix: str, *replies: Reply) -> None:
+    def route(self, method: str, path_prefix: str, *replies: Reply | Any) -> None:
+        """Queue replies for a route; a callable reply is given the request and answers."""
         self.routes[(method, path_prefix)] = list(replies)
 
     def _next(self, method: str, path: str) -> Reply:

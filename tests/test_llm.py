@@ -334,13 +334,16 @@ def test_cli_makes_a_video_from_a_topic_and_logs_no_secret(fake, tmp_path):
             "hashtags": ["coffee", "#Morning Routine", "#coffee"],
         }
     )
-    fake.route(
-        "POST",
-        "/v1/chat/completions",
-        Reply(body=openai_chat(SCRIPT_JSON)),
-        Reply(body=openai_chat(TERMS_JSON)),
-        Reply(body=openai_chat(social)),
-    )
+
+    def answer(request) -> Reply:  # terms and social are asked at the same time
+        prompt = request.json()["messages"][1]["content"]
+        if "search queries" in prompt:
+            return Reply(body=openai_chat(TERMS_JSON))
+        if "hashtags" in prompt:
+            return Reply(body=openai_chat(social))
+        return Reply(body=openai_chat(SCRIPT_JSON))
+
+    fake.route("POST", "/v1/chat/completions", answer)
     out = tmp_path / "out"
     proc = subprocess.run(
         [

@@ -5,7 +5,7 @@ import numpy as np
 from tasks.materials import generate_procedural, pick_materials, scan_folder
 from tasks.options import Concat
 
-from .conftest import frame_at, make_image, make_video
+from .conftest import ffmpeg, frame_at, make_image, make_video
 
 
 def test_scan_probes_videos_and_images_and_skips_corrupt_files(tmp_path):
@@ -56,15 +56,25 @@ def test_folder_of_only_corrupt_files_falls_back_to_procedural(tmp_path):
     assert sum(1 for w in m.warnings if w.startswith("skipped")) == 2
 
 
-def test_procedural_backgrounds_are_animated_varied_and_seeded():
+def _drawn(clip, tmp_path):
+    """The recipe drawn to a file, as the render draws it in its graph (and scales it)."""
+    out = tmp_path / f"{clip.path.name}.mkv"
+    ffmpeg(
+        *("-f", "lavfi", "-t", str(clip.duration_s), "-i", clip.recipe),
+        *("-vf", "scale=270:480", "-c:v", "ffv1", str(out)),
+    )
+    return out
+
+
+def test_procedural_backgrounds_are_animated_varied_and_seeded(tmp_path):
     size = (540, 960)
     a = generate_procedural("ocean waves", 1, size, 2.0)
     b = generate_procedural("city lights", 2, size, 2.0)
-    assert a.path != b.path
-    fa0, fa1 = frame_at(a.path, 0.1), frame_at(a.path, 1.8)
-    fb0 = frame_at(b.path, 0.1)
+    assert a.path != b.path and a.recipe and b.recipe
+    fa0, fa1 = frame_at(_drawn(a, tmp_path), 0.1), frame_at(_drawn(a, tmp_path), 1.8)
+    fb0 = frame_at(_drawn(b, tmp_path), 0.1)
     assert fa0.std() > 5  # not one flat colour
     assert np.abs(fa0.astype(int) - fa1.astype(int)).mean() > 1  # it moves
     assert np.abs(fa0.astype(int) - fb0.astype(int)).mean() > 5  # terms look different
     again = generate_procedural("ocean waves", 1, size, 2.0)
-    assert again.path == a.path
+    assert again == a  # the same term and seed: the same recipe
