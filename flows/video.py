@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -161,11 +162,17 @@ class _Pending:
     start: float
     state: Any = None
     future: Any = None
+    end: float | None = None  # when it finished, if that is known before it is waited for
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def outcome(self) -> Any:
         if self.future is not None:
             self.future.wait()
-            return self.future.state
+            state = self.future.state
+            # It may have ended long before it is waited for: its final state says when.
+            ran = (state.timestamp - self.started_at).total_seconds()
+            self.end = self.start + max(0.0, min(ran, time.perf_counter() - self.start))
+            return state
         return self.state
 
 
@@ -189,7 +196,8 @@ class _Runner:
             self.progress.started(name)
         start = time.perf_counter()
         if now:
-            return _Pending(name, task, kwargs, start, state=task(**kwargs, return_state=True))
+            state = task(**kwargs, return_state=True)
+            return _Pending(name, task, kwargs, start, state, end=time.perf_counter())
         return _Pending(name, task, kwargs, start, future=task.submit(**kwargs))
 
     def wait(self, pending: _Pending) -> Any:
@@ -197,16 +205,16 @@ class _Runner:
         try:
             state = pending.outcome()
             result = state.result()
-            cached = state.name == "Cached"
+            cached, refreshed = state.name == "Cached", False
             if cached and not _intact(result):
                 state = task.with_options(refresh_cache=True)(**kwargs, return_state=True)
-                result, cached = state.result(), False
+                result, cached, refreshed = state.result(), False, True
         except BadInput as exc:
             raise BadInput(f"{name}: {exc}") from None
         except Exception as exc:
             raise StageError(f"{name} stage failed: {exc}") from exc
-        seconds = round(time.perf_counter() - pending.start, 3)
-        self.add(name, "Cached" if cached else "Completed", seconds)
+        end = pending.end if pending.end is not None and not refreshed else time.perf_counter()
+        self.add(name, "Cached" if cached else "Completed", round(end - pending.start, 3))
         return result
 
     def add(self, name: str, state: str, seconds: float) -> None:
@@ -379,8 +387,9 @@ def _make_video(spec: VideoSpec, target: Path, reporter: RunReporter | None) -> 
 
     llm = llm_fingerprint()
     script = _script(run, spec, llm)
-    # Terms and the social text wait on the LLM; the voice does not: they overlap.
-    terms_f = run.submit("terms", terms_stage, script=script, llm=llm)
+    # Terms and the social text wait on an LLM; the voice does not: they overlap. Offline,
+    # terms take a tenth of a second and a thread would cost more than it saves.
+    terms_f = run.submit("terms", terms_stage, now=not llm, script=script, llm=llm)
     social_f = run.submit("social", social_stage, script=script, llm=llm) if llm else None
     narration = _narration(run, spec, script)
     terms = run.wait(terms_f)
