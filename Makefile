@@ -48,6 +48,8 @@ format:
 
 bench: $(STAMP) system-deps services
 	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python bench/cold.py
+	$(BIN)/python bench/backgrounds.py
 	$(BIN)/python bench/cache_rerun.py
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/render.py --long 180
