@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from api.limits import BodyLimitMiddleware
 from api.metrics import Metrics, MetricsMiddleware
 from api.reconcile import reconcile_forever
-from api.routes import files, system, tasks
+from api.routes import batches, campaigns, files, system, tasks
 from api.runs import PrefectUnavailable, Runs
 from api.services import Services
 from blocks.catalog import database_url, migrate
@@ -96,7 +96,7 @@ def create_app(prefect_api_url: str | None = None) -> FastAPI:
         summary="Short videos from a topic or a script: create runs, follow them, fetch files.",
         lifespan=lifespan,
     )
-    for module in (tasks, files, system):
+    for module in (tasks, batches, campaigns, files, system):
         app.include_router(module.router)
 
     @app.exception_handler(RequestValidationError)
@@ -120,6 +120,11 @@ def create_app(prefect_api_url: str | None = None) -> FastAPI:
         return JSONResponse({"detail": "internal error; it has been logged"}, 500)
 
     # Outermost first: metrics see every answer, including a refused body.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes)
+    uploads = int(settings.api.max_upload_mb * 2**20) + 64 * 1024  # the file and its form
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.api.max_body_bytes,
+        larger={"/api/v1/batches": uploads, "/api/v1/campaigns": uploads},
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -5,17 +5,13 @@ Exit codes: 0 success; 1 a stage failed; 2 bad input (one line on stderr, before
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -31,6 +27,15 @@ for _name, _value in {
 }.items():
     os.environ.setdefault(_name, _value)
 logging.raiseExceptions = False  # a log record the API refused is not the user's problem
+from api.batch_cli import batch  # noqa: E402
+from api.clikit import (  # noqa: E402
+    exit_interrupted,
+    fail,
+    interrupted_flag,
+    no_heartbeats,
+    on_interrupt,
+)
+from api.service_cli import campaigns_app, review  # noqa: E402
 from blocks.settings import LOGGERS, export_prefect_defaults  # noqa: E402 - precedes prefect
 
 export_prefect_defaults()
@@ -43,48 +48,6 @@ app = typer.Typer(
     help="MoneyPrinterTurbo++: a topic or script in, a finished short video out.",
     rich_markup_mode="rich",
 )
-
-INTERRUPT_GRACE_S = 1.5  # after a Ctrl-C, this long to record the run's end, then exit
-_interrupted = threading.Event()
-_exiting = threading.Lock()
-
-
-def _exit_interrupted(stop: Callable[[], None] | None = None) -> NoReturn:
-    """Kill what is still running, say one line and exit 130 (once, from any thread)."""
-    from blocks.processes import kill_all
-
-    with _exiting:
-        kill_all()
-        if stop is not None:
-            stop()
-        sys.stderr.write("interrupted\n")
-        sys.stderr.flush()
-        sys.stdout.flush()
-        os._exit(130)
-
-
-def _on_interrupt(stop: Callable[[], None]) -> None:
-    """Ctrl-C or SIGTERM: KeyboardInterrupt unwinds the run (its ffmpeg is killed and its
-    end recorded), and whatever still runs after INTERRUPT_GRACE_S, or at a second signal,
-    is killed: one line, exit 130, nothing left behind."""
-
-    def handler(signum: int, frame: object) -> None:
-        if _interrupted.is_set():
-            _exit_interrupted(stop)
-        _interrupted.set()
-        timer = threading.Timer(INTERRUPT_GRACE_S, _exit_interrupted, (stop,))
-        timer.daemon = True
-        timer.start()
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
 
 # Help panels, in the order a person fills the form (the README's table and the Prefect
 # UI's form group the options the same way).
@@ -177,7 +140,7 @@ def make(
 
     # Started first: validation below already imports Prefect, which must see its URL.
     server = TemporaryPrefectAPI()
-    _on_interrupt(server.kill)
+    on_interrupt(server.kill)
     try:
         spec = _validated_spec(
             topic=topic,
@@ -231,10 +194,10 @@ def make(
         )
         _run(spec, out, as_json, server)
     except (KeyboardInterrupt, Exception):
-        if not _interrupted.is_set():
+        if not interrupted_flag.is_set():
             raise
         server.stop()  # the run's end is recorded: its last logs and events go first
-        _exit_interrupted()
+        exit_interrupted()
     finally:
         server.stop()
 
@@ -245,26 +208,16 @@ def _validated_spec(script: str | None, script_file: Path | None, **fields: obje
     from flows.spec import VideoSpec, first_error
 
     if script is not None and script_file is not None:
-        raise _fail("give --script or --script-file, not both") from None
+        raise fail("give --script or --script-file, not both") from None
     if script_file is not None:
         try:
             script = script_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise _fail(f"cannot read script file {script_file}: {exc.strerror or exc}") from None
+            raise fail(f"cannot read script file {script_file}: {exc.strerror or exc}") from None
     try:
         return VideoSpec(script=script, **fields)
     except ValidationError as exc:
-        raise _fail(first_error(exc)) from None
-
-
-def _no_heartbeats() -> contextlib.AbstractContextManager[object]:
-    """No flow-run heartbeats for a run in this process: joining their thread at the end
-    costs up to 1 s a run (a third of a cached rerun), and the end of an interrupted run is
-    recorded by the interrupt handler instead (a temporary server dies with the run anyway).
-    Runs on workers keep theirs."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    return temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+        raise fail(first_error(exc)) from None
 
 
 def _run(spec: object, out: Path | None, as_json: bool, server: TemporaryPrefectAPI) -> None:
@@ -278,11 +231,11 @@ def _run(spec: object, out: Path | None, as_json: bool, server: TemporaryPrefect
     try:
         preflight(spec)
     except BadInput as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     try:
         server.wait()
     except RuntimeError as exc:
-        raise _fail(str(exc), code=1) from None
+        raise fail(str(exc), code=1) from None
 
     console = Console(stderr=True)
     with Progress(
@@ -312,12 +265,12 @@ def _run(spec: object, out: Path | None, as_json: bool, server: TemporaryPrefect
                 console.print(f"{stage}: {state} in {seconds:.1f} s")
 
         try:
-            with listening(on_stage), _no_heartbeats():
+            with listening(on_stage), no_heartbeats():
                 result = video_flow(spec, out_dir=str(out) if out else None)
         except BadInput as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         except Exception as exc:  # the stage and reason, never a traceback
-            raise _fail(
+            raise fail(
                 str(exc).splitlines()[0] if str(exc) else type(exc).__name__, code=1
             ) from None
 
@@ -347,17 +300,21 @@ def voices(
             typer.echo(f"{voice.id}\t{voice.language}")
         return
     if provider != "edge":
-        raise _fail(f"cannot list {provider} voices; use --provider edge or offline")
+        raise fail(f"cannot list {provider} voices; use --provider edge or offline")
     from blocks.calls import ProviderError
     from blocks.tts import EdgeTTS
 
     try:
         listed = EdgeTTS().voices()
     except ProviderError as exc:
-        raise _fail(f"edge voices unavailable: {exc}", code=1) from None
+        raise fail(f"edge voices unavailable: {exc}", code=1) from None
     for voice_id, locale in listed:
         typer.echo(f"{voice_id}\t{locale}")
 
+
+app.command("batch")(batch)
+app.command("review")(review)
+app.add_typer(campaigns_app, name="campaigns")
 
 providers_app = typer.Typer(no_args_is_help=True, help="Configured network providers.")
 app.add_typer(providers_app, name="providers")
@@ -380,7 +337,7 @@ def providers_check() -> None:
         (name, "materials") for name in settings.materials.providers if name != "local"
     ]
     if not checks:
-        raise _fail("no providers configured (set MPT_LLM__PROVIDERS or MPT_MATERIALS__PROVIDERS)")
+        raise fail("no providers configured (set MPT_LLM__PROVIDERS or MPT_MATERIALS__PROVIDERS)")
     table = Table("provider", "kind", "answered", "seconds", "detail")
     answered = 0
     for name, kind in checks:
@@ -427,7 +384,7 @@ def _catalog_ready() -> None:
     try:
         migrate()
     except psycopg.Error as exc:
-        raise _fail(f"catalog unavailable at {database_url()}: {first_error(exc)}", 1) from None
+        raise fail(f"catalog unavailable at {database_url()}: {first_error(exc)}", 1) from None
 
 
 @keys_app.command("create")
@@ -439,9 +396,9 @@ def keys_create(
 ) -> None:
     """Create a key and print it once: only its hash is stored."""
     if role not in ("viewer", "creator", "admin"):
-        raise _fail(f"unknown role '{role}'; valid roles: viewer, creator, admin")
+        raise fail(f"unknown role '{role}'; valid roles: viewer, creator, admin")
     if owner is not None and not (1 <= len(owner) <= 100 and owner.isprintable()):
-        raise _fail("owner must be 1 to 100 printable characters")
+        raise fail("owner must be 1 to 100 printable characters")
     from blocks.catalog import create_key
 
     _catalog_ready()
@@ -468,7 +425,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The id `keys list` s
 
     _catalog_ready()
     if not revoke_key(key_id):
-        raise _fail(f"no active key with id {key_id}")
+        raise fail(f"no active key with id {key_id}")
     typer.echo(f"key {key_id} revoked")
 
 

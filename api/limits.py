@@ -8,15 +8,20 @@ from typing import Any
 
 class BodyLimitMiddleware:
     """A body over `max_bytes` is answered 422 with a clear message; a declared
-    Content-Length is checked first, a chunked body as it arrives."""
+    Content-Length is checked first, a chunked body as it arrives. Paths under a prefix in
+    `larger` (uploads of files) have that limit instead."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger or {}
 
-    async def _refuse(self, send: Any) -> None:
+    def _limit(self, path: str) -> int:
+        return next((n for p, n in self.larger.items() if path.startswith(p)), self.max_bytes)
+
+    async def _refuse(self, send: Any, limit: int) -> None:
         body = json.dumps(
-            {"detail": f"request body is larger than the limit of {self.max_bytes} bytes"}
+            {"detail": f"request body is larger than the limit of {limit} bytes"}
         ).encode()
         await send(
             {
@@ -34,14 +39,15 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope.get("path", ""))
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.max_bytes:
-                    await self._refuse(send)
+                if declared > limit:
+                    await self._refuse(send, limit)
                     return
         if scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
@@ -54,8 +60,8 @@ class BodyLimitMiddleware:
                 await self.app(scope, _replay([message]), send)
                 return
             size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await self._refuse(send)
+            if size > limit:
+                await self._refuse(send, limit)
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):

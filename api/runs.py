@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 from uuid import UUID
@@ -14,7 +15,7 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
 
-from blocks.catalog import Kind, RunState
+from blocks.catalog import PAUSE_EXPIRED, Kind, RunState
 
 # Deployments in prefect.yaml: one flow, stopped early for the partial requests.
 DEPLOYMENTS: dict[Kind, str] = {
@@ -26,7 +27,7 @@ DEPLOYMENTS: dict[Kind, str] = {
 STATE_OF: dict[StateType, RunState] = {
     StateType.SCHEDULED: "queued",
     StateType.PENDING: "queued",
-    StateType.PAUSED: "queued",
+    StateType.PAUSED: "awaiting_review",  # our runs pause (suspend) only to await review
     StateType.RUNNING: "running",
     StateType.COMPLETED: "completed",
     StateType.FAILED: "failed",
@@ -131,11 +132,10 @@ class Runs:
         if state is None:
             info = RunInfo("queued", False, None)
         else:
-            info = RunInfo(
-                STATE_OF.get(state.type, "queued"),
-                state.is_final(),
-                state.message,
-            )
+            ours = STATE_OF.get(state.type, "queued")
+            if ours == "failed" and state.message and PAUSE_EXPIRED in state.message:
+                ours = "expired"  # no review decision came in time
+            info = RunInfo(ours, state.is_final(), state.message)
         if len(self._states) > 10_000:  # a bounded cache: old entries simply go
             self._states.clear()
         self._states[flow_run_id] = (now, info)
@@ -156,6 +156,54 @@ class Runs:
         await self._call(self.client.set_flow_run_state(flow_run_id, new_state, force=True))
         self._states.pop(flow_run_id, None)
         return True
+
+    async def resume(self, flow_run_id: UUID, decision: dict[str, Any]) -> str | None:
+        """Resume a run suspended for review with the decision; why not, if Prefect refused."""
+        try:
+            result = await self._call(self.client.resume_flow_run(flow_run_id, run_input=decision))
+        except ObjectNotFound:
+            return "the run is gone from Prefect"
+        self._states.pop(flow_run_id, None)
+        if result.status.value != "ACCEPT":
+            return getattr(result.details, "reason", None) or "Prefect refused to resume it"
+        return None
+
+    async def add_schedule(
+        self, deployment: str, slug: str, schedule: Any, active: bool, parameters: dict[str, Any]
+    ) -> UUID:
+        """A schedule of its own on the deployment, with these parameters."""
+        from prefect.client.schemas.actions import DeploymentScheduleCreate
+
+        found = await self._call(self.client.read_deployment_by_name(deployment))
+        made = await self._call(
+            self.client.create_deployment_schedules(
+                found.id,
+                [
+                    DeploymentScheduleCreate(
+                        schedule=schedule, active=active, parameters=parameters, slug=slug
+                    )
+                ],
+            )
+        )
+        return made[0].id
+
+    async def update_schedule(
+        self, deployment: str, schedule_id: UUID, active: bool | None, schedule: Any = None
+    ) -> None:
+        found = await self._call(self.client.read_deployment_by_name(deployment))
+        changes: dict[str, Any] = {"active": active} if active is not None else {}
+        if schedule is not None:
+            changes["schedule"] = schedule
+        await self._call(self.client.update_deployment_schedule(found.id, schedule_id, **changes))
+
+    async def delete_schedule(self, deployment: str, schedule_id: UUID) -> None:
+        found = await self._call(self.client.read_deployment_by_name(deployment))
+        with contextlib.suppress(ObjectNotFound):  # gone already: what was asked for
+            await self._call(self.client.delete_deployment_schedule(found.id, schedule_id))
+
+    async def schedules(self, deployment: str) -> list[Any]:
+        found = await self._call(self.client.read_deployment_by_name(deployment))
+        return list(await self._call(self.client.read_deployment_schedules(found.id)))
 
     async def healthy(self) -> str:
         try:

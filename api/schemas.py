@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from blocks.catalog import Kind, RunState, VideoRow
 from blocks.settings import get_settings
+from flows.campaign import NAME_PATTERN
 from flows.spec import VideoSpec
 
 SYSTEM_FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
@@ -22,7 +23,7 @@ def readable_roots() -> list[Path]:
     return [p.expanduser().resolve() for p in (s.output_root, s.music_dir, *s.api.input_roots)]
 
 
-def _inside(value: str, roots: list[Path] | tuple[Path, ...]) -> bool:
+def inside_roots(value: str, roots: list[Path] | tuple[Path, ...]) -> bool:
     try:
         path = Path(value).expanduser()
         if not path.is_absolute():
@@ -71,16 +72,16 @@ class VideoRequest(VideoSpec):
         roots = readable_roots()
         for name in ("audio", "materials_dir"):
             value = data.get(name)
-            if isinstance(value, str) and value and not _inside(value, roots):
+            if isinstance(value, str) and value and not inside_roots(value, roots):
                 raise ValueError(f"{name} must be a path inside the service's storage roots")
         music = data.get("music")
         music = music.strip() if isinstance(music, str) else "none"
-        if music not in ("none", "random", "") and not _inside(music, roots):
+        if music not in ("none", "random", "") and not inside_roots(music, roots):
             raise ValueError("music must be 'none', 'random' or a file in the music folder")
         subtitles = data.get("subtitles")
         font = subtitles.get("font") if isinstance(subtitles, dict) else None
         is_path = isinstance(font, str) and ("/" in font or "\\" in font)
-        if is_path and not _inside(font, (*roots, *SYSTEM_FONT_DIRS)):
+        if is_path and not inside_roots(font, (*roots, *SYSTEM_FONT_DIRS)):
             raise ValueError("subtitles.font must be a family name or an installed font file")
         return data
 
@@ -101,13 +102,16 @@ class TaskOut(BaseModel):
     finished_at: datetime | None
     duration_s: float | None
     urls: dict[str, str] = Field(
-        description="When done: stream and download URLs of each file, by name."
+        description="When done: stream and download URLs of each file, by name; while "
+        "awaiting review, those of the preview."
     )
+    review_note: str | None = Field(None, description="What the reviewer said, if reviewed.")
+    batch_id: UUID | None = Field(None, description="The batch the task is a row of.")
 
     @classmethod
     def from_row(cls, row: VideoRow, prefix: str, state: RunState | None = None) -> TaskOut:
         urls: dict[str, str] = {}
-        if row.state == "completed":
+        if row.state in ("completed", "awaiting_review"):
             for name, rel in row.paths.items():
                 if not Path(rel).is_absolute():
                     urls[name] = f"{prefix}/stream/{rel}"
@@ -123,6 +127,8 @@ class TaskOut(BaseModel):
             finished_at=row.finished_at,
             duration_s=row.duration_s,
             urls=urls,
+            review_note=row.review_note,
+            batch_id=row.batch_id,
         )
 
 
@@ -150,3 +156,113 @@ class Problem(BaseModel):
     """Every error: one line that says what was wrong."""
 
     detail: str
+
+
+class ReviewIn(BaseModel):
+    """A reviewer's decision on a task awaiting review."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approved: bool = Field(description="Publish the video (true) or drop it (false).")
+    note: str = Field("", description="Why, for the record.", max_length=2000)
+
+
+class BatchIn(BaseModel):
+    """Rows sent as JSON: each a partial VideoSpec, `defaults` for what a row leaves out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: list[dict[str, Any]] = Field(min_length=1)
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field("batch", pattern=NAME_PATTERN)
+    skip_invalid: bool = Field(False, description="Make the good rows, report the bad ones.")
+
+
+class BatchItemOut(BaseModel):
+    row: int
+    task_id: UUID | None
+    state: str = Field(description="The task's state, or 'invalid' for a refused row.")
+    progress: float | None = None
+    topic: str | None = None
+    urls: dict[str, str] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class BatchCreated(BaseModel):
+    batch_id: UUID
+    items: list[BatchItemOut]
+
+
+class BatchOut(BaseModel):
+    batch_id: UUID
+    name: str
+    created_at: datetime
+    cancelled: bool
+    total: int
+    counts: dict[str, int] = Field(description="Rows by state.")
+    items: list[BatchItemOut]
+
+
+class BatchPage(BaseModel):
+    items: list[BatchOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ScheduleIn(BaseModel):
+    """When a campaign runs: exactly one of cron, interval_s or rrule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str | None = Field(None, max_length=200, examples=["0 9 * * 1"])
+    interval_s: int | None = Field(None, ge=60, le=366 * 86400)
+    rrule: str | None = Field(None, max_length=2000)
+    timezone: str = Field("UTC", max_length=64)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ScheduleIn:
+        given = [v for v in (self.cron, self.interval_s, self.rrule) if v is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of cron, interval_s or rrule")
+        return self
+
+
+class CampaignIn(BaseModel):
+    """A campaign that runs on a schedule: its rows (or a file of them), defaults, when."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    rows: list[dict[str, Any]] | None = Field(None, min_length=1)
+    file: str | None = Field(
+        None, description="A CSV, Parquet or JSON Lines file in an input root."
+    )
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    schedule: ScheduleIn
+    active: bool = True
+    skip_invalid: bool = False
+
+    @model_validator(mode="after")
+    def _rows_or_file(self) -> CampaignIn:
+        if (self.rows is None) == (self.file is None):
+            raise ValueError("give the campaign's rows or a file of them, not both")
+        return self
+
+
+class CampaignPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    active: bool | None = None
+    schedule: ScheduleIn | None = None
+
+
+class CampaignOut(BaseModel):
+    name: str
+    owner: str
+    active: bool
+    schedule: dict[str, Any]
+    rows: int
+    defaults: dict[str, Any]
+    created_at: datetime
+    deployment: str = "batch/batch"

@@ -29,8 +29,21 @@ _LOCK_ID = 0x6D7074  # "mpt": the advisory lock that serialises migrations
 
 Role = Literal["viewer", "creator", "admin"]
 Kind = Literal["video", "audio", "subtitles"]
-RunState = Literal["queued", "running", "completed", "failed", "cancelled"]
-TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+RunState = Literal[
+    "queued",
+    "running",
+    "awaiting_review",  # rendered, waiting for a reviewer's decision (the run is suspended)
+    "completed",
+    "failed",
+    "cancelled",
+    "rejected",  # a reviewer rejected it: nothing was published
+    "expired",  # no decision came in MPT_REVIEW_TIMEOUT_H hours
+]
+TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled", "rejected", "expired"})
+# What Prefect says of a run that stayed paused (suspended) past its timeout.
+PAUSE_EXPIRED = "The flow was paused and never resumed."
+# The same, for SQL: a row in one of these states never changes state again.
+ENDED_SQL = "('completed', 'failed', 'cancelled', 'rejected', 'expired')"
 ROLES: tuple[Role, ...] = ("viewer", "creator", "admin")
 
 
@@ -67,6 +80,8 @@ class VideoRow(BaseModel):
     duration_s: float | None
     created_at: datetime
     finished_at: datetime | None
+    review_note: str | None = None
+    batch_id: UUID | None = None
 
 
 def database_url() -> str:
@@ -137,7 +152,7 @@ def revoke_key(key_id: str, url: str | None = None) -> bool:
 
 _VIDEO_COLUMNS = (
     "flow_run_id, owner, kind, spec, state, progress, stage, error, out_dir, paths, "
-    "duration_s, created_at, finished_at"
+    "duration_s, created_at, finished_at, review_note, batch_id"
 )
 
 
@@ -161,15 +176,17 @@ async def record_created(
     kind: Kind,
     spec: dict[str, Any],
     out_dir: str,
+    batch_id: UUID | None = None,
 ) -> None:
     # The flow may already have reported (a very fast worker): keep its state, add the owner
     # it could not know. A row that already has an owner keeps it.
     await conn.execute(
-        "INSERT INTO mpt_catalog.videos (flow_run_id, owner, kind, spec, out_dir) "
-        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (flow_run_id) DO UPDATE SET "
+        "INSERT INTO mpt_catalog.videos (flow_run_id, owner, kind, spec, out_dir, batch_id) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (flow_run_id) DO UPDATE SET "
         "owner = coalesce(mpt_catalog.videos.owner, EXCLUDED.owner), "
-        "out_dir = coalesce(mpt_catalog.videos.out_dir, EXCLUDED.out_dir)",
-        (flow_run_id, owner, kind, Jsonb(spec), out_dir),
+        "out_dir = coalesce(mpt_catalog.videos.out_dir, EXCLUDED.out_dir), "
+        "batch_id = coalesce(mpt_catalog.videos.batch_id, EXCLUDED.batch_id)",
+        (flow_run_id, owner, kind, Jsonb(spec), out_dir, batch_id),
     )
 
 
@@ -215,7 +232,7 @@ async def open_videos(conn: psycopg.AsyncConnection, limit: int) -> list[VideoRo
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         f"SELECT {_VIDEO_COLUMNS} FROM mpt_catalog.videos "
-        "WHERE state NOT IN ('completed', 'failed', 'cancelled') ORDER BY created_at LIMIT %s",
+        f"WHERE state NOT IN {ENDED_SQL} ORDER BY created_at LIMIT %s",
         (limit,),
     )
     return [VideoRow(**r) for r in await cur.fetchall()]
@@ -237,7 +254,7 @@ async def set_state(
         "duration_s = coalesce(%s, duration_s), "
         "progress = CASE WHEN %s = 'completed' THEN 100 ELSE progress END, "
         "finished_at = CASE WHEN %s THEN coalesce(finished_at, now()) ELSE finished_at END "
-        "WHERE flow_run_id = %s AND state NOT IN ('completed', 'failed', 'cancelled')",
+        f"WHERE flow_run_id = %s AND state NOT IN {ENDED_SQL}",
         (
             state,
             error,
@@ -274,7 +291,7 @@ class RunReporter:
         self._write(
             "INSERT INTO mpt_catalog.videos (flow_run_id, kind, spec, state) VALUES (%s, %s, %s, "
             "'running') ON CONFLICT (flow_run_id) DO UPDATE SET state = 'running' "
-            "WHERE mpt_catalog.videos.state NOT IN ('completed', 'failed', 'cancelled')",
+            f"WHERE mpt_catalog.videos.state NOT IN {ENDED_SQL}",
             (flow_run_id, kind, Jsonb(spec)),
         )
 
@@ -298,18 +315,36 @@ class RunReporter:
             (round(percent, 1), stage, self.flow_run_id),
         )
 
-    def completed(self, out_dir: str, paths: dict[str, str], duration_s: float) -> None:
+    def completed(
+        self, out_dir: str, paths: dict[str, str], duration_s: float, note: str | None = None
+    ) -> None:
         self._write(
             "UPDATE mpt_catalog.videos SET state = 'completed', progress = 100, stage = 'publish', "
-            "out_dir = %s, paths = %s, duration_s = %s, finished_at = now() "
-            "WHERE flow_run_id = %s",
-            (out_dir, Jsonb(paths), duration_s, self.flow_run_id),
+            "out_dir = %s, paths = %s, duration_s = %s, review_note = coalesce(%s, review_note), "
+            "finished_at = now() WHERE flow_run_id = %s",
+            (out_dir, Jsonb(paths), duration_s, note, self.flow_run_id),
+        )
+
+    def awaiting_review(self, out_dir: str, preview: dict[str, str]) -> None:
+        """Rendered: the preview's files, until a reviewer decides."""
+        self._write(
+            "UPDATE mpt_catalog.videos SET state = 'awaiting_review', stage = 'review', "
+            "out_dir = %s, paths = %s WHERE flow_run_id = %s",
+            (out_dir, Jsonb(preview), self.flow_run_id),
+        )
+
+    def rejected(self, note: str) -> None:
+        """A reviewer said no: nothing is published, the preview is gone."""
+        self._write(
+            "UPDATE mpt_catalog.videos SET state = 'rejected', review_note = %s, paths = '{}', "
+            "finished_at = now() WHERE flow_run_id = %s",
+            (note, self.flow_run_id),
         )
 
     def failed(self, error: str) -> None:
         self._write(
             "UPDATE mpt_catalog.videos SET state = 'failed', error = %s, finished_at = now() "
-            "WHERE flow_run_id = %s AND state NOT IN ('completed', 'cancelled')",
+            f"WHERE flow_run_id = %s AND state NOT IN {ENDED_SQL}",
             (error, self.flow_run_id),
         )
 

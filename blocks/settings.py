@@ -111,6 +111,10 @@ class ApiSettings(BaseModel):
     reconcile_every_s: float = Field(
         10.0, ge=0, description="How often open runs are checked against Prefect; 0: never."
     )
+    max_batch_rows: int = Field(1000, ge=1, description="Rows in one batch or campaign.")
+    max_upload_mb: float = Field(
+        50, gt=0, description="Largest uploaded file (a campaign's rows, music, footage)."
+    )
     input_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
         description="Extra folders a request may name for music, materials or narration "
@@ -209,6 +213,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Timelines with more cuts are streamed segment by segment into the "
         "encoder, so memory stays flat however long the video.",
+    )
+    review_timeout_h: float = Field(
+        default=168,
+        gt=0,
+        description="A video awaiting review this long without a decision expires.",
     )
     ffmpeg_timeout_s: float = Field(
         default=1800, gt=0, description="An ffmpeg run longer than this is killed and fails."

@@ -22,6 +22,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 POOLS = {
     "cpu": int(os.environ.get("MPT_CPU_POOL_LIMIT", "2")),
     "gpu": int(os.environ.get("MPT_GPU_POOL_LIMIT", "1")),
+    # Batch runs only wait for their rows (which run on `cpu`): cheap, several at once.
+    "batch": int(os.environ.get("MPT_BATCH_POOL_LIMIT", "4")),
 }
 
 
@@ -57,7 +59,10 @@ def main() -> None:
         sys.exit("error: set PREFECT_API_URL to the Prefect server (make stack does)")
     asyncio.run(create_pools())
     deploy()
-    print("work pools cpu and gpu, deployments video/video, video/audio, video/subtitles: ready")
+    print(
+        "work pools cpu, gpu and batch; deployments video/video, video/audio, "
+        "video/subtitles and batch/batch: ready"
+    )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,11 @@ else
   export MPT_DATABASE_URL=postgresql://mpt:mpt@127.0.0.1:5432/mpt
 fi
 
-COMPONENTS=(server worker-cpu worker-gpu api)
+COMPONENTS=(server worker-cpu worker-gpu worker-batch api)
+# Workers look for new runs every second (Prefect's default is 10 s, which left a burst of
+# API requests waiting with both cores idle).
+export PREFECT_WORKER_QUERY_SECONDS=${PREFECT_WORKER_QUERY_SECONDS:-1}
+export PREFECT_WORKER_PREFETCH_SECONDS=${PREFECT_WORKER_PREFETCH_SECONDS:-5}
 
 pid_of() { cat "$STATE/$1.pid" 2>/dev/null || true; }
 alive() {
@@ -79,6 +83,8 @@ up() {
   "$BIN/python" -m deployments.setup
   start worker-cpu - "$BIN/prefect" worker start --pool cpu --type process --name "cpu-$(hostname)"
   start worker-gpu - "$BIN/prefect" worker start --pool gpu --type process --name "gpu-$(hostname)"
+  start worker-batch - "$BIN/prefect" worker start --pool batch --type process \
+    --name "batch-$(hostname)"
   start api "$API_PORT" "$BIN/uvicorn" --factory api.app:create_app --host 127.0.0.1 \
     --port "$API_PORT" --log-level warning
   wait_http "http://127.0.0.1:$API_PORT/docs" 60 api
@@ -92,7 +98,7 @@ MSG
 
 down() {
   local name pid
-  for name in api worker-gpu worker-cpu server; do
+  for name in api worker-batch worker-gpu worker-cpu server; do
     pid=$(pid_of "$name")
     if [ -z "$pid" ]; then continue; fi
     if alive "$name"; then

@@ -16,6 +16,9 @@ Sink = Callable[[float, str | None], None]  # (percent, stage now running or Non
 _listeners: ContextVar[tuple[Listener, ...]] = ContextVar("mpt_progress_listeners", default=())
 
 
+_row: ContextVar[int | None] = ContextVar("mpt_batch_row", default=None)
+
+
 @contextlib.contextmanager
 def listening(listener: Listener) -> Iterator[None]:
     token = _listeners.set((*_listeners.get(), listener))
@@ -23,6 +26,26 @@ def listening(listener: Listener) -> Iterator[None]:
         yield
     finally:
         _listeners.reset(token)
+
+
+@contextlib.contextmanager
+def row_scope(row: int) -> Iterator[None]:
+    """Events inside come from this row of a batch (`current_row` tells listeners which)."""
+    token = _row.set(row)
+    try:
+        yield
+    finally:
+        _row.reset(token)
+
+
+def current_row() -> int | None:
+    return _row.get()
+
+
+def notify(stage: str, state: str, seconds: float) -> None:
+    """Tell the listeners of this context (the CLI) something outside a video's stages."""
+    for listener in _listeners.get():
+        listener(stage, state, seconds)
 
 
 class Progress:

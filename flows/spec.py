@@ -153,6 +153,12 @@ class VideoSpec(BaseModel):
         title="Seed",
         description="Makes random choices reproducible; derived from the script when empty.",
     )
+    review: bool = Field(
+        False,
+        title="Review before publishing",
+        description="Render, then wait for someone to approve or reject the video before it "
+        "is published (the service only: the run waits suspended, holding no worker).",
+    )
 
     @field_validator("topic")
     @classmethod

@@ -24,6 +24,13 @@ from blocks.errors import BadInput, StageError
 from blocks.llm import configured_llm, llm_fingerprint
 from blocks.settings import get_settings
 from flows.progress import Progress
+from flows.review import (
+    ReviewDecision,
+    drop_preview,
+    require_service,
+    wait_for_decision,
+    write_preview,
+)
 from flows.spec import VideoSpec, first_error
 from tasks.files import remove_stale_parts
 from tasks.materials import materials_stage
@@ -35,7 +42,7 @@ from tasks.publish import (
     publish_stage,
     write_manifest,
 )
-from tasks.render import RenderOptions, pick_music, render_stage
+from tasks.render import RenderOptions, RenderResult, pick_music, render_stage
 from tasks.script import Script, make_script, script_stage
 from tasks.subtitles import Subtitles, resolve_font, subtitles_stage
 from tasks.terms import social_stage, terms_stage
@@ -101,6 +108,7 @@ class VideoResult(BaseModel):
     stages: dict[str, StageRecord]
     warnings: list[str]
     spec: dict[str, Any]
+    review_note: str | None = None  # what the reviewer said, when it was reviewed
 
 
 def preflight(spec: VideoSpec) -> None:
@@ -111,6 +119,14 @@ def preflight(spec: VideoSpec) -> None:
         make_script(spec.topic, spec.script, spec.language)  # word limit, speakable text
     pick_music(spec.music, spec.effective_seed())
     resolve_font(spec.subtitles.font, spec.script or spec.topic)
+
+
+class Rejected(BaseModel):
+    """A video a reviewer rejected: nothing was published."""
+
+    review: Literal["rejected"] = "rejected"
+    note: str
+    flow_run_id: str | None
 
 
 class NarrationResult(BaseModel):
@@ -248,20 +264,26 @@ def _relative_paths(files: dict[str, str | None]) -> dict[str, str]:
     return out
 
 
-@flow(name="video", log_prints=True, validate_parameters=True)
+@flow(name="video", log_prints=True, validate_parameters=True, persist_result=True)
 def video_flow(
     spec: VideoSpec, out_dir: str | None = None, output: Output = "video"
-) -> VideoResult | NarrationResult:
+) -> VideoResult | NarrationResult | Rejected:
     """Make one finished short video (or `video_count` variants) from a topic or a script;
-    with `output` 'audio' or 'subtitles', only the narration (and its subtitles)."""
+    with `output` 'audio' or 'subtitles', only the narration (and its subtitles). With
+    `spec.review`, the rendered video waits for a reviewer before it is published."""
     preflight(spec)
+    if spec.review and output == "video":
+        require_service()
     target = Path(out_dir) if out_dir else default_out_dir(spec)
     work = get_settings().work_dir
     remove_stale_parts(work / "stages", work / "procedural", work / "downloads", target)
     reporter = _reporter(output, spec)
     try:
         if output == "video":
-            result: VideoResult | NarrationResult = _make_video(spec, target, reporter)
+            made = _make_video(spec, target, reporter)
+            if isinstance(made, Rejected):
+                return made
+            result: VideoResult | NarrationResult = made
             files = {"video": result.video, "srt": result.subtitles_srt}
             files |= {f"video_{i + 1}": v for i, v in enumerate(result.videos[1:], start=1)}
         else:
@@ -270,7 +292,8 @@ def video_flow(
         files |= {"ass": result.subtitles_ass, "script": result.script_txt}
         files["manifest"] = str(target / "manifest.json")
         if reporter:
-            reporter.completed(str(target), _relative_paths(files), result.duration_s)
+            note = result.review_note if isinstance(result, VideoResult) else None
+            reporter.completed(str(target), _relative_paths(files), result.duration_s, note)
         return result
     except Exception as exc:
         if reporter:
@@ -381,7 +404,9 @@ def _report_narration(result: NarrationResult, output: Output) -> None:
     )
 
 
-def _make_video(spec: VideoSpec, target: Path, reporter: RunReporter | None) -> VideoResult:
+def _make_video(
+    spec: VideoSpec, target: Path, reporter: RunReporter | None
+) -> VideoResult | Rejected:
     seed = spec.effective_seed()
     run = _Runner(STAGES, reporter)
 
@@ -431,6 +456,12 @@ def _make_video(spec: VideoSpec, target: Path, reporter: RunReporter | None) -> 
             )
         )
     run.progress.finished("render", run.records["render"].state, run.records["render"].seconds)
+    note = None
+    if spec.review:
+        decision = _review(renders, subtitles, target, reporter)
+        if not decision.approved:
+            return Rejected(note=decision.note, flow_run_id=str(flow_run.get_id()))
+        note = decision.note or None
     published: Published = run.run(
         "publish",
         publish_stage,
@@ -475,6 +506,7 @@ def _make_video(spec: VideoSpec, target: Path, reporter: RunReporter | None) -> 
         seed=seed,
         flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None,
         stages=run.records,
+        review_note=note,
         warnings=script.warnings
         + terms.warnings
         + narration.warnings
@@ -485,6 +517,22 @@ def _make_video(spec: VideoSpec, target: Path, reporter: RunReporter | None) -> 
     write_manifest(target, result)
     _report(result, words=count_words(script.text))
     return result
+
+
+def _review(
+    renders: list[RenderResult], subtitles: Subtitles, target: Path, reporter: RunReporter | None
+) -> ReviewDecision:
+    """Show the preview, wait (suspended) for the decision, then clear the preview."""
+    files = write_preview([r.video for r in renders], subtitles.srt, target)
+    if reporter:
+        reporter.awaiting_review(
+            str(target), _relative_paths({k: str(v) for k, v in files.items()})
+        )
+    decision = wait_for_decision(files)
+    drop_preview(target)
+    if not decision.approved and reporter:
+        reporter.rejected(decision.note)
+    return decision
 
 
 def _report(result: VideoResult, words: int) -> None:

@@ -103,6 +103,12 @@ def _fonts_for_lang(lang: str) -> frozenset[str]:
 
 def resolve_font(font: str, text: str) -> FontChoice:
     """A font file for `font` (a path or a family) that can draw every character of `text`."""
+    return _resolve_font(font, needed_lang(text))
+
+
+@lru_cache(maxsize=256)
+def _resolve_font(font: str, lang: str | None) -> FontChoice:
+    # Cached: a batch checks every row's font, and each look-up runs fc-match.
     path = Path(font).expanduser()
     if path.suffix.lower() in {".ttf", ".otf", ".ttc"}:
         if not path.is_file():
@@ -111,7 +117,6 @@ def resolve_font(font: str, text: str) -> FontChoice:
         family, style = pil.getname()
         return FontChoice(file=path.resolve(), family=family, bold="bold" in style.lower())
     choice = _fc_match(font)
-    lang = needed_lang(text)
     if lang and (choice is None or str(choice.file) not in _fonts_for_lang(lang)):
         bold = ":bold" if choice is None or choice.bold else ""
         choice = _fc_match(f":lang={lang}{bold}")

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from prefect.exceptions import ObjectNotFound
 
 from api.auth import Creator, Viewer
-from api.ratelimit import RedisError, retry_after
+from api.create import check_rate, start_run
 from api.reconcile import current_state
 from api.runs import PrefectUnavailable
-from api.schemas import Problem, TaskCreated, TaskOut, TaskPage, VideoRequest
+from api.schemas import Problem, ReviewIn, TaskCreated, TaskOut, TaskPage, VideoRequest
 from api.services import Services, services
 from blocks.catalog import (
     TERMINAL,
@@ -26,7 +24,7 @@ from blocks.catalog import (
     VideoRow,
     get_video,
     list_videos,
-    record_created,
+    set_state,
 )
 from blocks.errors import BadInput
 from flows.video import preflight
@@ -54,66 +52,15 @@ IdempotencyKey = Annotated[
 async def _create(
     kind: Kind, spec: VideoRequest, who: Principal, svc: Svc, retry_key: str | None
 ) -> TaskCreated:
-    limit = svc.settings.api.rate_limit_per_min
-    try:
-        wait = await retry_after(svc.redis, who.key_id, limit)
-    except (RedisError, OSError) as exc:
-        svc.metrics.limiter_down.inc()
-        log.warning("rate limit not checked, Redis did not answer: %s", exc)
-        wait = None
-    if wait is not None:
-        svc.metrics.rate_limited.inc()
-        raise HTTPException(
-            429,
-            f"rate limit reached: {limit} creates per minute; retry in {wait} s",
-            {"Retry-After": str(wait)},
-        )
+    await check_rate(svc, who)
     try:
         await run_in_threadpool(preflight, spec)
     except BadInput as exc:
         raise HTTPException(422, str(exc)) from None
-
-    parameters = {"spec": spec.model_dump(mode="json"), "output": kind}
-    # Scoped to the owner (as a JSON pair, so no owner name can forge another's key).
-    idempotency_key = json.dumps([who.owner, retry_key]) if retry_key else None
-    try:
-        run_id = await svc.runs.create(
-            kind, parameters, tags=["api", f"owner:{who.owner}"], idempotency_key=idempotency_key
-        )
-    except PrefectUnavailable:
-        raise HTTPException(
-            503, "the Prefect API is not answering, so no run was created; try again later"
-        ) from None
-    except ObjectNotFound:
-        raise HTTPException(
-            503, f"the {kind} deployment is missing on the Prefect server: run `make stack`"
-        ) from None
-    if retry_key:
-        async with svc.pool.connection() as conn:
-            seen = await get_video(conn, run_id)
-        if seen is not None:
-            if seen.owner != who.owner:
-                raise HTTPException(409, "this Idempotency-Key belongs to another request")
-            return TaskCreated(task_id=run_id, status=seen.state)
-    try:
-        async with svc.pool.connection() as conn:
-            await record_created(
-                conn,
-                run_id,
-                who.owner,
-                kind,
-                parameters["spec"],
-                str(svc.output_root / str(run_id)),
-            )
-    except Exception:
-        # A run nobody can see is worse than none: take it back before answering.
-        try:
-            await svc.runs.cancel(run_id)
-        except Exception as exc:  # noqa: BLE001 - the 503 below is what matters
-            log.error("could not cancel unrecorded run %s: %s", run_id, exc)
-        raise
-    svc.metrics.created.labels(kind).inc()
-    return TaskCreated(task_id=run_id, status="queued")
+    run_id, state = await start_run(
+        svc, who, kind, spec.model_dump(mode="json"), [retry_key] if retry_key else None
+    )
+    return TaskCreated(task_id=run_id, status=state)
 
 
 @router.post(
@@ -205,6 +152,34 @@ async def cancel_task(task_id: UUID, who: Creator, svc: Svc) -> TaskCreated:
         raise HTTPException(409, "task already ended")
     await current_state(svc, row)  # a run that never started is cancelled outright: record it
     return TaskCreated(task_id=task_id, status="cancelled")
+
+
+@router.post(
+    "/tasks/{task_id}/review",
+    status_code=202,
+    response_model=TaskOut,
+    responses=ERRORS | {409: {"model": Problem}},
+    tags=["tasks"],
+)
+async def review_task(
+    task_id: UUID, decision: ReviewIn, who: Creator, svc: Svc, request: Request
+) -> TaskOut:
+    """Approve (publish) or reject (drop) a video awaiting review; the run resumes."""
+    async with svc.pool.connection() as conn:
+        row = _visible(who, await get_video(conn, task_id))
+    row, state = await current_state(svc, row)
+    if state != "awaiting_review":
+        raise HTTPException(409, f"task is {state}, not awaiting review")
+    try:
+        refused = await svc.runs.resume(task_id, decision.model_dump())
+    except PrefectUnavailable:
+        raise HTTPException(503, "the Prefect API is not answering; nothing was decided") from None
+    if refused:
+        raise HTTPException(409, f"the run could not be resumed: {refused}")
+    async with svc.pool.connection() as conn:
+        await set_state(conn, task_id, "queued")  # resumed: its worker picks it up again
+        fresh = await get_video(conn, task_id)
+    return TaskOut.from_row(fresh or row, _prefix(request))
 
 
 def _prefix(request: Request) -> str:

@@ -1,0 +1,285 @@
+"""Batches: many videos in one request, as JSON rows or an uploaded CSV/Parquet/JSONL file.
+
+Every row is checked before anything starts; each valid row becomes a run of the `video`
+deployment (any worker of the `cpu` pool takes it), recorded in the catalog with the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+
+from api.auth import Creator, Viewer
+from api.create import cancel_quietly, check_rate, start_run
+from api.routes.tasks import ERRORS
+from api.schemas import (
+    BatchCreated,
+    BatchIn,
+    BatchItemOut,
+    BatchOut,
+    BatchPage,
+    Problem,
+    VideoRequest,
+)
+from api.services import Services, services
+from blocks.batches import (
+    BatchRow,
+    ItemRow,
+    batch_items,
+    create_batch,
+    get_batch,
+    list_batches,
+    mark_cancelled,
+)
+from blocks.catalog import TERMINAL, Principal, set_state
+from blocks.errors import BadInput
+from flows.campaign import Campaign, RowProblem, format_of, read_rows, validate_rows
+from flows.spec import first_error
+from flows.video import preflight
+
+router = APIRouter(prefix="/api/v1", tags=["batches"])
+Svc = Annotated[Services, Depends(services)]
+CREATE_AT_ONCE = 8  # runs created concurrently for one batch
+
+_BODIES = {
+    "requestBody": {
+        "content": {
+            "application/json": {"schema": BatchIn.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "defaults": {"type": "string", "description": "A JSON object."},
+                        "name": {"type": "string"},
+                        "skip_invalid": {"type": "boolean"},
+                    },
+                }
+            },
+        },
+        "required": True,
+    }
+}
+
+
+async def _batch_in(request: Request, svc: Services) -> BatchIn:
+    """The request's rows: a JSON body, or a multipart upload of a file of rows."""
+    limits = svc.settings.api
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise HTTPException(422, "a multipart batch needs its rows as a file field 'file'")
+        data = await upload.read()
+        if len(data) > limits.max_upload_mb * 2**20:
+            raise HTTPException(422, f"the file is larger than {limits.max_upload_mb:g} MB")
+        try:
+            rows = await run_in_threadpool(
+                read_rows, data, format_of(upload.filename), limits.max_batch_rows
+            )
+            defaults = json.loads(str(form.get("defaults") or "{}"))
+        except BadInput as exc:
+            raise HTTPException(422, str(exc)) from None
+        except ValueError as exc:
+            raise HTTPException(422, f"defaults is not a JSON object: {exc}") from None
+        fields: dict[str, Any] = {"rows": rows, "defaults": defaults}
+        if form.get("name"):
+            fields["name"] = str(form.get("name"))
+        fields["skip_invalid"] = str(form.get("skip_invalid", "")).lower() in ("1", "true", "on")
+    else:
+        try:
+            fields = await request.json()
+        except ValueError:
+            raise HTTPException(422, "the body is neither JSON nor a multipart upload") from None
+    try:
+        body = BatchIn.model_validate(fields)
+    except ValidationError as exc:
+        raise HTTPException(422, first_error(exc)) from None
+    if len(body.rows) > limits.max_batch_rows:
+        raise HTTPException(
+            422, f"the batch has {len(body.rows)} rows; the limit is {limits.max_batch_rows}"
+        )
+    return body
+
+
+def _checked(body: BatchIn, owner: str) -> tuple[Campaign, list, list[RowProblem]]:
+    """Rows as specs (the service's limits and roots apply) and the problems of the others;
+    422 for a batch with an unknown column."""
+    campaign = Campaign(
+        name=body.name,
+        rows=body.rows,
+        defaults=body.defaults,
+        skip_invalid=body.skip_invalid,
+        owner=owner,
+    )
+    try:
+        valid, problems = validate_rows(campaign, model=VideoRequest)
+    except BadInput as exc:
+        raise HTTPException(422, str(exc)) from None
+    good = []
+    for number, spec in valid:
+        try:
+            preflight(spec)
+            good.append((number, spec))
+        except BadInput as exc:
+            problems.append(RowProblem(row=number, field=None, message=str(exc)))
+    return campaign, good, sorted(problems, key=lambda p: p.row)
+
+
+@router.post(
+    "/batches",
+    status_code=202,
+    response_model=BatchCreated,
+    responses=ERRORS,
+    openapi_extra=_BODIES,
+)
+async def create_batch_route(request: Request, who: Creator, svc: Svc) -> BatchCreated:
+    """Many videos at once: JSON `{rows, defaults, name, skip_invalid}` or a multipart upload
+    of a CSV, Parquet or JSON Lines file. Every row is checked first: by default one bad row
+    refuses the batch (422 naming it); with `skip_invalid` the good rows are made."""
+    body = await _batch_in(request, svc)
+    campaign, valid, problems = await run_in_threadpool(_checked, body, who.owner)
+    if problems and not body.skip_invalid:
+        listed = "; ".join(p.line() for p in problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise HTTPException(422, f"{len(problems)} invalid row(s): {listed}{more}")
+    if not valid:
+        raise HTTPException(422, "no valid row to make")
+    await check_rate(svc, who)
+    batch_id = uuid4()
+    gate = asyncio.Semaphore(CREATE_AT_ONCE)
+
+    async def start(number: int, spec: VideoRequest) -> UUID:
+        async with gate:
+            run_id, _ = await start_run(
+                svc,
+                who,
+                "video",
+                spec.model_dump(mode="json"),
+                [str(batch_id), number],
+                batch_id,
+            )
+            return run_id
+
+    results = await asyncio.gather(*(start(n, s) for n, s in valid), return_exceptions=True)
+    failure = next((r for r in results if isinstance(r, BaseException)), None)
+    if failure is not None:  # all or nothing: a half-made batch is taken back
+        for r in results:
+            if isinstance(r, UUID):
+                await cancel_quietly(svc, r)
+        raise failure
+    tasks = dict(zip((n for n, _ in valid), results, strict=True))
+    items = [
+        (n, tasks[n], _topic(row), None) for n, row in enumerate(campaign.rows, 1) if n in tasks
+    ]
+    items += [(p.row, None, _topic(campaign.rows[p.row - 1]), p.line()) for p in problems]
+    async with svc.pool.connection() as conn:
+        await create_batch(conn, batch_id, who.owner, body.name, len(campaign.rows), items)
+    out = [
+        BatchItemOut(
+            row=n, task_id=task, state="invalid" if error else "queued", topic=topic, error=error
+        )
+        for n, task, topic, error in sorted(items, key=lambda i: i[0])
+    ]
+    return BatchCreated(batch_id=batch_id, items=out)
+
+
+def _topic(row: dict[str, Any]) -> str:
+    return " ".join(str(row.get("topic") or row.get("script") or "").split())[:60]
+
+
+def _visible(who: Principal, batch: BatchRow | None) -> BatchRow:
+    if batch is None or (who.role != "admin" and batch.owner != who.owner):
+        raise HTTPException(404, "no such batch")
+    return batch
+
+
+def _item_out(item: ItemRow, prefix: str) -> BatchItemOut:
+    urls = {}
+    if item.state in ("completed", "awaiting_review"):
+        for name, rel in (item.paths or {}).items():
+            urls[name] = f"{prefix}/stream/{rel}"
+    return BatchItemOut(
+        row=item.row,
+        task_id=item.task_id,
+        state=item.state or ("invalid" if item.error else "queued"),
+        progress=item.progress,
+        topic=item.topic,
+        urls=urls,
+        error=item.error or item.task_error,
+    )
+
+
+async def _batch_out(svc: Services, batch: BatchRow, prefix: str) -> BatchOut:
+    async with svc.pool.connection() as conn:
+        items = [_item_out(i, prefix) for i in await batch_items(conn, batch.id)]
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.state] = counts.get(item.state, 0) + 1
+    return BatchOut(
+        batch_id=batch.id,
+        name=batch.name,
+        created_at=batch.created_at,
+        cancelled=batch.cancelled_at is not None,
+        total=batch.total,
+        counts=counts,
+        items=items,
+    )
+
+
+@router.get("/batches/{batch_id}", response_model=BatchOut, responses=ERRORS)
+async def read_batch(batch_id: UUID, who: Viewer, svc: Svc, request: Request) -> BatchOut:
+    """Counts by state and each row: its task, state, progress, URLs or error."""
+    async with svc.pool.connection() as conn:
+        batch = _visible(who, await get_batch(conn, batch_id))
+    return await _batch_out(svc, batch, _prefix(request))
+
+
+@router.get("/batches", response_model=BatchPage, responses=ERRORS)
+async def list_batches_route(
+    who: Viewer,
+    svc: Svc,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> BatchPage:
+    """The caller's batches (an admin's: everyone's), newest first."""
+    owner = None if who.role == "admin" else who.owner
+    async with svc.pool.connection() as conn:
+        batches, total = await list_batches(conn, owner, limit, offset)
+    prefix = _prefix(request)
+    items = [await _batch_out(svc, b, prefix) for b in batches]
+    return BatchPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.delete(
+    "/batches/{batch_id}",
+    status_code=202,
+    response_model=BatchOut,
+    responses=ERRORS | {409: {"model": Problem}},
+)
+async def cancel_batch(batch_id: UUID, who: Creator, svc: Svc, request: Request) -> BatchOut:
+    """Cancel every row that has not finished (queued, running or awaiting review)."""
+    async with svc.pool.connection() as conn:
+        batch = _visible(who, await get_batch(conn, batch_id))
+        items = await batch_items(conn, batch.id)
+    for item in items:
+        if item.task_id is not None and (item.state or "queued") not in TERMINAL:
+            await cancel_quietly(svc, item.task_id)
+            async with svc.pool.connection() as conn:
+                await set_state(conn, item.task_id, "cancelled")
+    async with svc.pool.connection() as conn:
+        await mark_cancelled(conn, batch.id)
+        fresh = await get_batch(conn, batch.id)
+    return await _batch_out(svc, fresh or batch, _prefix(request))
+
+
+def _prefix(request: Request) -> str:
+    return request.scope.get("root_path", "") + "/api/v1"
