@@ -108,14 +108,46 @@ def seeded_piper(model_path: str, seed: int):  # noqa: ANN201 - PiperVoice is im
     from `seed`: the same script, voice and seed then give the same audio, sample for sample.
 
     The noise generator lives inside the ONNX session and is seeded when the session is
-    made, so each narration gets a session of its own (about 0.3 s to make).
+    made, so each narration gets a session of its own, made from the voice's graph as
+    onnxruntime optimised it once (0.19 s to make instead of 0.38 s).
     """
     import onnxruntime
     from piper import PiperVoice
 
+    optimised = _optimised_graph(model_path)
     with _seeding:  # the seed is process-wide: set it and make the session together
         onnxruntime.set_seed(seed)
-        return PiperVoice.load(model_path)
+        return PiperVoice.load(str(optimised), config_path=f"{model_path}.json")
+
+
+@lru_cache(maxsize=8)
+def _optimised_graph(model_path: str) -> Path:
+    """The voice's ONNX graph after onnxruntime's graph optimisations, kept in the work dir
+    (keyed by the model file and the onnxruntime version, which both decide it)."""
+    import hashlib
+    import platform
+
+    import onnxruntime
+
+    from blocks.settings import get_settings
+    from tasks.files import atomic_path
+
+    st = Path(model_path).stat()
+    key = (
+        f"{model_path}|{st.st_size}|{st.st_mtime_ns}|{onnxruntime.__version__}|{platform.machine()}"
+    )
+    out = (
+        get_settings().work_dir / "voices" / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.onnx"
+    )
+    if not out.is_file():
+        with atomic_path(out) as tmp:
+            options = onnxruntime.SessionOptions()
+            options.graph_optimization_level = (
+                onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+            )
+            options.optimized_model_filepath = str(tmp)
+            onnxruntime.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
+    return out
 
 
 def _synth_piper(piper: object, text: str, rate: float) -> tuple[np.ndarray, int]:

@@ -75,12 +75,16 @@ def deployed(catalog_url: str) -> str:
     return url
 
 
-def start_worker(pool: str = "cpu") -> subprocess.Popen:
-    env = os.environ | {
-        "PREFECT_API_URL": prefect_api_url(),
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "PREFECT_WORKER_PREFETCH_SECONDS": "1",
-    }
+def start_worker(pool: str = "cpu", **extra_env: str) -> subprocess.Popen:
+    env = (
+        os.environ
+        | {
+            "PREFECT_API_URL": prefect_api_url(),
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+            "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+        }
+        | extra_env
+    )
     return subprocess.Popen(
         [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"],
         env=env,

@@ -51,12 +51,12 @@ def test_stack_up_is_idempotent_serves_and_comes_down(tmp_path, catalog_url):
         up = stack("up")
         assert up.returncode == 0, up.stdout + up.stderr
         first = pids(state)
-        assert set(first) == {"server", "worker-cpu", "worker-gpu", "api"}
+        assert set(first) == {"server", "worker-cpu", "worker-gpu", "worker-batch", "api"}
         assert all(alive(pid) for pid in first.values())
 
         again = stack("up")
         assert again.returncode == 0, again.stderr
-        assert again.stdout.count("already running") == 4
+        assert again.stdout.count("already running") == 5
         assert pids(state) == first  # nothing started twice
 
         api = f"http://127.0.0.1:{api_port}/api/v1"
