@@ -113,23 +113,31 @@ FORM_ORDER = [
 ]
 
 
+# The batch deployment's form: the campaign's fields, in their order.
+CAMPAIGN_FORM_ORDER = ["Name", "Rows", "Defaults", "Videos at once", "Skip invalid rows"]
+
+
 def check_run_forms(prefect_url: str, shots: Path) -> None:
     """Every deployment's run form in the Prefect UI itself, in a real browser."""
     from .browser import browser
 
     deployments = httpx.post(f"{prefect_url}/api/deployments/filter", json={}, timeout=10).json()
-    assert {d["name"] for d in deployments} >= {"video", "audio", "subtitles"}
+    assert {d["name"] for d in deployments} >= {"video", "audio", "subtitles", "batch"}
     stored = deployments[0]["parameter_openapi_schema"]["definitions"]["VideoSpec"]["properties"]
     assert list(stored)[0] != "topic"  # JSONB reorders keys: the form must not follow them
     with browser() as b:
         page = b.new_page(viewport={"width": 1280, "height": 1000})
         for d in deployments:
+            batch = d["name"] == "batch"
             page.goto(f"{prefect_url}/deployments/deployment/{d['id']}/run")
-            page.get_by_text("Topic", exact=False).first.wait_for(timeout=30_000)
+            page.get_by_text("Skip invalid rows" if batch else "Topic").first.wait_for(
+                timeout=30_000
+            )
             labels = [
                 t.removesuffix(" (Optional)") for t in page.locator("label").all_inner_texts()
             ]
             page.screenshot(path=str(shots / f"run-form-{d['name']}.png"))
-            where = [labels.index(name) for name in FORM_ORDER]
+            where = [labels.index(name) for name in (CAMPAIGN_FORM_ORDER if batch else FORM_ORDER)]
             assert where == sorted(where), (d["name"], labels)
-            assert labels[labels.index("spec") + 1] == "Topic", labels
+            first = "campaign" if batch else "spec"
+            assert labels[labels.index(first) + 1] == ("Name" if batch else "Topic"), labels
