@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format system-deps test-deps services stack stack-down bench clean
+.PHONY: demo test lint format system-deps test-deps services stack stack-down ui bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ stack: $(STAMP) system-deps
 
 stack-down:
 	@bash deployments/stack.sh down
+
+# The web UI alone, on 127.0.0.1:8501, against a running facade (MPT_WEBUI__API_URL).
+ui: $(STAMP)
+	$(BIN)/streamlit run webui/app.py
 
 test: $(STAMP) system-deps test-deps services
 	$(BIN)/ruff check .

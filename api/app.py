@@ -24,9 +24,10 @@ from redis.asyncio import Redis
 from api.limits import BodyLimitMiddleware
 from api.metrics import Metrics, MetricsMiddleware
 from api.reconcile import reconcile_forever
-from api.routes import batches, campaigns, files, system, tasks
+from api.routes import batches, campaigns, files, system, tasks, uploads
 from api.runs import PrefectUnavailable, Runs
 from api.services import Services
+from api.signing import Signer
 from blocks.catalog import database_url, migrate
 from blocks.settings import get_settings
 from flows.spec import first_error
@@ -73,6 +74,10 @@ def create_app(prefect_api_url: str | None = None) -> FastAPI:
                 runs=runs,
                 metrics=metrics,
                 database_url=db_url,
+                signer=Signer(
+                    key.get_secret_value().encode() if (key := settings.api.signing_key) else None,
+                    settings.api.signed_url_ttl_s,
+                ),
                 migrated=migrated,
             )
             svc = app.state.services
@@ -96,7 +101,7 @@ def create_app(prefect_api_url: str | None = None) -> FastAPI:
         summary="Short videos from a topic or a script: create runs, follow them, fetch files.",
         lifespan=lifespan,
     )
-    for module in (tasks, batches, campaigns, files, system):
+    for module in (tasks, batches, campaigns, uploads, files, system):
         app.include_router(module.router)
 
     @app.exception_handler(RequestValidationError)
@@ -120,11 +125,13 @@ def create_app(prefect_api_url: str | None = None) -> FastAPI:
         return JSONResponse({"detail": "internal error; it has been logged"}, 500)
 
     # Outermost first: metrics see every answer, including a refused body.
-    uploads = int(settings.api.max_upload_mb * 2**20) + 64 * 1024  # the file and its form
+    upload_bytes = int(settings.api.max_upload_mb * 2**20) + 64 * 1024  # the file and its form
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.api.max_body_bytes,
-        larger={"/api/v1/batches": uploads, "/api/v1/campaigns": uploads},
+        larger={
+            p: upload_bytes for p in ("/api/v1/batches", "/api/v1/campaigns", "/api/v1/uploads")
+        },
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -326,45 +325,17 @@ def providers_check() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from blocks.calls import classify
-    from blocks.errors import BadInput
-    from blocks.llm import SYSTEM, block_from_settings
-    from blocks.settings import get_settings
-    from blocks.stock import source_from_settings
+    from blocks.checks import check_providers
 
-    settings = get_settings()
-    checks = [(name, "llm") for name in settings.llm.providers] + [
-        (name, "materials") for name in settings.materials.providers if name != "local"
-    ]
-    if not checks:
+    results = check_providers()
+    if not results:
         raise fail("no providers configured (set MPT_LLM__PROVIDERS or MPT_MATERIALS__PROVIDERS)")
     table = Table("provider", "kind", "answered", "seconds", "detail")
-    answered = 0
-    for name, kind in checks:
-        start = time.perf_counter()
-        block = None
-        try:
-            if kind == "llm":
-                block = block_from_settings(name)
-                reply = block.complete(SYSTEM, 'Reply with {"ok": true}')
-                detail = f"{len(reply)} characters"
-            else:
-                block = source_from_settings(name)
-                if block is None:
-                    raise BadInput(f"no key: set MPT_{name.upper()}__API_KEY")
-                detail = f"{len(block.search('nature', 'portrait', (1080, 1920)))} clips"
-            ok = True
-        except BadInput as exc:
-            ok, detail = False, str(exc)
-        except Exception as exc:  # noqa: BLE001 - reported in the table, not raised
-            ok, detail = False, str(classify(exc))
-            secret = getattr(block, "api_key", None)
-            if secret is not None and secret.get_secret_value():
-                detail = detail.replace(secret.get_secret_value(), "***")
-        answered += ok
+    for r in results:
         table.add_row(
-            name, kind, "yes" if ok else "no", f"{time.perf_counter() - start:.2f}", detail
+            r.provider, r.kind, "yes" if r.answered else "no", f"{r.seconds:.2f}", r.detail
         )
+    answered = sum(r.answered for r in results)
     Console().print(table)
     if not answered:
         raise typer.Exit(1)

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.signing import Signer
 from blocks.catalog import Kind, RunState, VideoRow
 from blocks.settings import get_settings
 from flows.campaign import NAME_PATTERN
@@ -20,7 +21,8 @@ SYSTEM_FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 def readable_roots() -> list[Path]:
     """Folders a request may name files in: nothing else on the server can be read."""
     s = get_settings()
-    return [p.expanduser().resolve() for p in (s.output_root, s.music_dir, *s.api.input_roots)]
+    roots = (s.output_root, s.music_dir, s.uploads_dir, *s.api.input_roots)
+    return [p.expanduser().resolve() for p in roots]
 
 
 def inside_roots(value: str, roots: list[Path] | tuple[Path, ...]) -> bool:
@@ -105,17 +107,33 @@ class TaskOut(BaseModel):
         description="When done: stream and download URLs of each file, by name; while "
         "awaiting review, those of the preview."
     )
+    signed_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="The same files as short-lived signed URLs that need no key (for a "
+        "browser's <video>, or to hand a file on); absolute with MPT_PUBLIC_API_URL.",
+    )
     review_note: str | None = Field(None, description="What the reviewer said, if reviewed.")
     batch_id: UUID | None = Field(None, description="The batch the task is a row of.")
+    spec: dict[str, Any] = Field(default_factory=dict, description="What was asked for.")
 
     @classmethod
-    def from_row(cls, row: VideoRow, prefix: str, state: RunState | None = None) -> TaskOut:
+    def from_row(
+        cls,
+        row: VideoRow,
+        prefix: str,
+        state: RunState | None = None,
+        signer: Signer | None = None,
+        public: str = "",
+    ) -> TaskOut:
         urls: dict[str, str] = {}
+        signed: dict[str, str] = {}
         if row.state in ("completed", "awaiting_review"):
             for name, rel in row.paths.items():
                 if not Path(rel).is_absolute():
                     urls[name] = f"{prefix}/stream/{rel}"
                     urls[f"{name}_download"] = f"{prefix}/download/{rel}"
+                    if signer is not None:
+                        signed[name] = signer.url(public + prefix, rel)
         return cls(
             task_id=row.flow_run_id,
             kind=row.kind,
@@ -127,8 +145,10 @@ class TaskOut(BaseModel):
             finished_at=row.finished_at,
             duration_s=row.duration_s,
             urls=urls,
+            signed_urls=signed,
             review_note=row.review_note,
             batch_id=row.batch_id,
+            spec=row.spec,
         )
 
 
@@ -185,6 +205,7 @@ class BatchItemOut(BaseModel):
     progress: float | None = None
     topic: str | None = None
     urls: dict[str, str] = Field(default_factory=dict)
+    signed_urls: dict[str, str] = Field(default_factory=dict)
     error: str | None = None
 
 
@@ -266,3 +287,43 @@ class CampaignOut(BaseModel):
     defaults: dict[str, Any]
     created_at: datetime
     deployment: str = "batch/batch"
+
+
+class RowProblemOut(BaseModel):
+    row: int
+    field: str | None
+    message: str
+
+
+class BatchCheck(BaseModel):
+    """What POST /batches would make of these rows, without making anything."""
+
+    rows: int
+    valid: int
+    problems: list[RowProblemOut]
+
+
+class UploadOut(BaseModel):
+    """An uploaded file, stored under the owner's upload folder: put `path` in a spec."""
+
+    path: str
+    kind: Literal["video", "image", "audio"]
+    bytes: int
+    duration_s: float
+    width: int
+    height: int
+
+
+class WhoAmI(BaseModel):
+    owner: str
+    role: str
+    key_id: str
+
+
+class ServiceConfig(BaseModel):
+    """What a client needs to build its forms: the spec's schema, the limits, the voices'
+    engines, and whether topics can be written (an LLM is configured)."""
+
+    llm_configured: bool
+    limits: dict[str, float]
+    spec_schema: dict[str, Any]

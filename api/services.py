@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from api.metrics import Metrics
 from api.runs import Runs
+from api.signing import Signer
 from blocks.catalog import migrate
 from blocks.settings import Settings
 
@@ -25,7 +26,13 @@ class Services:
     runs: Runs
     metrics: Metrics
     database_url: str
+    signer: Signer
     migrated: bool = False
+
+    @property
+    def public_url(self) -> str:
+        """The facade's address for absolute links ('' for links relative to the request)."""
+        return (self.settings.public_api_url or "").rstrip("/")
 
     async def ensure_migrated(self) -> None:
         """Apply the catalog's migrations if start-up could not (PostgreSQL was down)."""

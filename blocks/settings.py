@@ -112,6 +112,12 @@ class ApiSettings(BaseModel):
         10.0, ge=0, description="How often open runs are checked against Prefect; 0: never."
     )
     max_batch_rows: int = Field(1000, ge=1, description="Rows in one batch or campaign.")
+    signing_key: SecretStr | None = Field(
+        None,
+        description="Key of the HMAC in signed file URLs; unset, each facade process makes "
+        "one at start (its URLs then end with it).",
+    )
+    signed_url_ttl_s: int = Field(3600, ge=60, le=7 * 86400, description="Signed URLs' life.")
     max_upload_mb: float = Field(
         50, gt=0, description="Largest uploaded file (a campaign's rows, music, footage)."
     )
@@ -197,6 +203,16 @@ class Settings(BaseSettings):
     )
     output_root: Path = Field(
         default=Path("output"), description="Finished videos are published under this folder."
+    )
+    uploads_dir: Path = Field(
+        default=Path("uploads"),
+        description="Files users upload (music, footage, narration), a folder per owner; "
+        "requests may name files in it.",
+    )
+    public_api_url: str | None = Field(
+        None,
+        description="The facade's address as browsers and agents reach it (signed URLs are "
+        "absolute with it), e.g. https://videos.example.com.",
     )
     music_dir: Path = Field(
         default=RESOURCES / "music", description="Folder that `music=random` draws from."

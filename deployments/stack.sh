@@ -17,6 +17,7 @@ mkdir -p "$STATE/logs"
 
 PREFECT_PORT=${MPT_STACK_PREFECT_PORT:-4200}
 API_PORT=${MPT_STACK_API_PORT:-8080}
+UI_PORT=${MPT_STACK_UI_PORT:-8501}
 export PREFECT_API_URL=http://127.0.0.1:$PREFECT_PORT/api
 export PREFECT_HOME=${PREFECT_HOME:-$STATE/prefect-home}
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
@@ -24,6 +25,8 @@ export PREFECT_SERVER_ANALYTICS_ENABLED=false
 export PREFECT_LOGGING_EXTRA_LOGGERS=${PREFECT_LOGGING_EXTRA_LOGGERS:-tasks,blocks,flows}
 export MPT_OUTPUT_ROOT=${MPT_OUTPUT_ROOT:-$ROOT/output}
 export MPT_REDIS_URL=${MPT_REDIS_URL:-redis://127.0.0.1:6379/0}
+# Signed file URLs are absolute with it: a browser plays videos straight from the facade.
+export MPT_PUBLIC_API_URL=${MPT_PUBLIC_API_URL:-http://127.0.0.1:$API_PORT}
 if [ -n "${MPT_DATABASE_URL:-}" ]; then
   # Prefect's server speaks asyncpg; the catalog speaks psycopg: one database, two schemas.
   pg_url=${MPT_DATABASE_URL#postgresql://}
@@ -33,7 +36,7 @@ else
   export MPT_DATABASE_URL=postgresql://mpt:mpt@127.0.0.1:5432/mpt
 fi
 
-COMPONENTS=(server worker-cpu worker-gpu worker-batch api)
+COMPONENTS=(server worker-cpu worker-gpu worker-batch api ui)
 # Workers look for new runs every second (Prefect's default is 10 s, which left a burst of
 # API requests waiting with both cores idle).
 export PREFECT_WORKER_QUERY_SECONDS=${PREFECT_WORKER_QUERY_SECONDS:-1}
@@ -88,17 +91,21 @@ up() {
   start api "$API_PORT" "$BIN/uvicorn" --factory api.app:create_app --host 127.0.0.1 \
     --port "$API_PORT" --log-level warning
   wait_http "http://127.0.0.1:$API_PORT/docs" 60 api
+  MPT_WEBUI__API_URL=http://127.0.0.1:$API_PORT start ui "$UI_PORT" "$BIN/streamlit" run \
+    webui/app.py --server.port "$UI_PORT" --server.address 127.0.0.1
+  wait_http "http://127.0.0.1:$UI_PORT/_stcore/health" 60 ui
   cat <<MSG
 stack up:
   Prefect UI   http://127.0.0.1:$PREFECT_PORT
   API          http://127.0.0.1:$API_PORT/api/v1   (OpenAPI: http://127.0.0.1:$API_PORT/docs)
+  web UI       http://127.0.0.1:$UI_PORT
   a key:       .venv/bin/mpt keys create --role creator
 MSG
 }
 
 down() {
   local name pid
-  for name in api worker-batch worker-gpu worker-cpu server; do
+  for name in ui api worker-batch worker-gpu worker-cpu server; do
     pid=$(pid_of "$name")
     if [ -z "$pid" ]; then continue; fi
     if alive "$name"; then

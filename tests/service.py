@@ -153,3 +153,38 @@ def wait_for(predicate, timeout_s: float = 120, interval_s: float = 0.2):  # noq
             return value
         time.sleep(interval_s)
     raise AssertionError(f"not true within {timeout_s} s")
+
+
+@contextlib.contextmanager
+def facade_server(prefect_url: str) -> Iterator[str]:
+    """The facade app served over real HTTP on a free port (in a thread of this process)."""
+    import threading
+
+    import uvicorn
+
+    from api.app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(prefect_api_url=prefect_url), host="127.0.0.1", port=port, log_level="error"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    import httpx
+
+    wait_for(lambda: _answers(httpx, f"{url}/docs"), timeout_s=30, interval_s=0.1)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def _answers(httpx, url: str) -> bool:  # noqa: ANN001
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -6,6 +6,7 @@ when Redis or Prefect is down.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -619,3 +620,34 @@ def test_a_path_too_long_inside_the_roots_is_422(app_client, field):
     r = app_client.post("/api/v1/videos", json=SPEC | {field: long_path}, headers=key("creator"))
     assert r.status_code == 422, r.text
     assert field in r.json()["detail"]
+
+
+def test_signed_urls_serve_their_file_without_a_key_until_altered_or_expired(
+    app_client, published, catalog_url
+):
+    from api.signing import Signer
+
+    task, data = published
+    with psycopg.connect(catalog_url) as conn:
+        conn.execute(
+            "UPDATE mpt_catalog.videos SET paths = %s WHERE flow_run_id = %s",
+            (json.dumps({"video": f"{task}/video.mp4"}), task),
+        )
+    body = app_client.get(f"/api/v1/tasks/{task}", headers=key("viewer", "files-owner")).json()
+    url = body["signed_urls"]["video"]
+    assert url.startswith(f"/api/v1/signed/{task}/video.mp4?expires=")
+    part = app_client.get(url, headers={"Range": "bytes=10-19"})  # no key: the URL is the key
+    assert part.status_code == 206 and part.content == data[10:20]
+    assert (
+        app_client.get(url + "&download=1").headers["content-disposition"].startswith("attachment")
+    )
+    altered = url[:-1] + ("A" if url[-1] != "A" else "B")
+    assert app_client.get(altered).status_code == 403
+    other = url.replace("video.mp4", "link.txt")  # the signature is for one file only
+    assert app_client.get(other).status_code == 403
+    expired = re.sub(r"expires=\d+", "expires=1000", url)
+    assert app_client.get(expired).json() == {"detail": "this link has expired or was altered"}
+    signer = Signer(b"k" * 32, ttl_s=60)
+    expires, signature = signer.sign("a/b.mp4", now=1_000)
+    assert signer.valid("a/b.mp4", expires, signature, now=1_059)
+    assert not signer.valid("a/b.mp4", expires, signature, now=1_061)

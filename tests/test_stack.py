@@ -1,19 +1,28 @@
-"""`make stack` as the README gives it: deployments/stack.sh up, twice, then down — on
-ports and a state folder of the test's own, with the Prefect server on PostgreSQL."""
+"""`make stack` as the README gives it, on ports and a state folder of the test's own, with
+the Prefect server on PostgreSQL: up (twice), what it serves (the facade, the deployments'
+forms in the Prefect UI, the web UI in a real browser), then down.
+
+The tests of this module share one stack (started once: a minute of the suite), in order.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import statistics
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psycopg
+import pytest
 
 from .service import REPO, SPEC, free_port, key, wait_for
 
 STACK = ["bash", str(REPO / "deployments" / "stack.sh")]
+SHOTS = REPO / ".test-output" / "screenshots"  # kept after the run, for people to look at
 
 
 def pids(state: Path) -> dict[str, int]:
@@ -29,62 +38,202 @@ def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
 
 
-def test_stack_up_is_idempotent_serves_and_comes_down(tmp_path, catalog_url):
-    state = tmp_path / "stack"
-    prefect_port, api_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
-        "MPT_STACK_DIR": str(state),
-        "MPT_STACK_PREFECT_PORT": str(prefect_port),
-        "MPT_STACK_API_PORT": str(api_port),
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "PREFECT_RESULTS_LOCAL_STORAGE_PATH": os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"],
-        "MPT_DATABASE_URL": catalog_url,  # so Prefect's server runs on PostgreSQL too
-    }
+@dataclass
+class Stack:
+    state: Path
+    env: dict[str, str]
+    prefect: str
+    api: str
+    ui: str
+    first: dict[str, int]
 
-    def stack(*args: str) -> subprocess.CompletedProcess:
+    def run(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [*STACK, *args], env=env, capture_output=True, text=True, timeout=300, cwd=REPO
+            [*STACK, *args], env=self.env, capture_output=True, text=True, timeout=300, cwd=REPO
         )
 
-    try:
-        up = stack("up")
-        assert up.returncode == 0, up.stdout + up.stderr
-        first = pids(state)
-        assert set(first) == {"server", "worker-cpu", "worker-gpu", "worker-batch", "api"}
-        assert all(alive(pid) for pid in first.values())
 
-        again = stack("up")
-        assert again.returncode == 0, again.stderr
-        assert again.stdout.count("already running") == 5
-        assert pids(state) == first  # nothing started twice
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, catalog_url):
+    tmp = tmp_path_factory.mktemp("stack")
+    ports = {name: free_port() for name in ("prefect", "api", "ui")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
+        "MPT_STACK_DIR": str(tmp / "state"),
+        "MPT_STACK_PREFECT_PORT": str(ports["prefect"]),
+        "MPT_STACK_API_PORT": str(ports["api"]),
+        "MPT_STACK_UI_PORT": str(ports["ui"]),
+        "PREFECT_HOME": str(tmp / "prefect-home"),
+        "PREFECT_RESULTS_LOCAL_STORAGE_PATH": os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"],
+        "MPT_DATABASE_URL": catalog_url,  # so Prefect's server runs on PostgreSQL too
+        "MPT_API__MAX_UPLOAD_MB": "1",  # the browser test uploads a file over the limit
+    }
+    s = Stack(
+        state=tmp / "state",
+        env=env,
+        prefect=f"http://127.0.0.1:{ports['prefect']}",
+        api=f"http://127.0.0.1:{ports['api']}/api/v1",
+        ui=f"http://127.0.0.1:{ports['ui']}",
+        first={},
+    )
+    up = s.run("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    s.first = pids(s.state)
+    yield s
+    s.run("down")  # the last test checks down itself; this only makes sure
 
-        api = f"http://127.0.0.1:{api_port}/api/v1"
-        health = httpx.get(f"{api}/health", timeout=10)
-        assert health.status_code == 200, health.text
-        with psycopg.connect(catalog_url) as conn:  # Prefect's own tables, beside the catalog
-            assert conn.execute("SELECT to_regclass('public.flow_run')").fetchone()[0]
 
-        # The deployments and the worker the stack made run a request end to end.
-        headers = key("creator")
-        r = httpx.post(f"{api}/audios", json=SPEC, headers=headers, timeout=30)
-        assert r.status_code == 202, r.text
-        task = f"{api}/tasks/{r.json()['task_id']}"
+def test_stack_up_is_idempotent_and_serves(stack, catalog_url, tmp_path):
+    first = stack.first
+    assert set(first) == {"server", "worker-cpu", "worker-gpu", "worker-batch", "api", "ui"}
+    assert all(alive(pid) for pid in first.values())
 
-        def finished() -> dict | None:
-            body = httpx.get(task, headers=headers, timeout=10).json()
-            return body if body["state"] in ("completed", "failed", "cancelled") else None
+    again = stack.run("up")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("already running") == 6
+    assert pids(stack.state) == first  # nothing started twice
 
-        done = wait_for(finished, timeout_s=180, interval_s=0.5)
-        assert done["state"] == "completed", done
+    health = httpx.get(f"{stack.api}/health", timeout=10)
+    assert health.status_code == 200, health.text
+    with psycopg.connect(catalog_url) as conn:  # Prefect's own tables, beside the catalog
+        assert conn.execute("SELECT to_regclass('public.flow_run')").fetchone()[0]
 
-        check_run_forms(f"http://127.0.0.1:{prefect_port}", tmp_path)
-    finally:
-        down = stack("down")
+    # The deployments and the worker the stack made run a request end to end.
+    headers = key("creator")
+    r = httpx.post(f"{stack.api}/audios", json=SPEC, headers=headers, timeout=30)
+    assert r.status_code == 202, r.text
+    task = f"{stack.api}/tasks/{r.json()['task_id']}"
+
+    def finished() -> dict | None:
+        body = httpx.get(task, headers=headers, timeout=10).json()
+        return body if body["state"] in ("completed", "failed", "cancelled") else None
+
+    done = wait_for(finished, timeout_s=180, interval_s=0.5)
+    assert done["state"] == "completed", done
+
+    check_run_forms(stack.prefect, tmp_path)
+
+
+def test_the_web_ui_in_a_real_browser(stack):
+    """Sign in, make a video from a script, watch it play; bad input is one line; a tampered
+    signed URL is refused. Screenshots at 1280×800 and 390×844 stay in .test-output/."""
+    from .browser import browser
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    secret = key("creator", "browser")["X-API-Key"]
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1280, "height": 800}, locale="en-US")
+
+        paints, signins = [], []
+        for _ in range(6):  # a new session each time: the sign-in page, then Create
+            start = time.perf_counter()
+            page.goto(stack.ui)
+            page.get_by_label("API key").wait_for(timeout=30_000)
+            paints.append(time.perf_counter() - start)
+            page.get_by_label("API key").fill(secret)
+            start = time.perf_counter()
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_role("heading", name="Create a video").wait_for(timeout=30_000)
+            page.get_by_role("button", name="Generate").wait_for(timeout=30_000)
+            signins.append(time.perf_counter() - start)
+        print(
+            f"\nweb UI: first paint p95 {_p95(paints):.2f} s (of {len(paints)}); "
+            f"Create page after sign-in p95 {_p95(signins):.2f} s"
+        )
+        assert _p95(signins) < 2.0 and _p95(paints) < 2.0
+
+        # Bad input: one line on the page, nothing created.
+        before = _requests(stack, "POST", "/api/v1/videos")
+        script = page.get_by_label("Script")
+        script.fill("word " * 4001)
+        page.get_by_role("button", name="Generate").click()
+        page.get_by_text("The script is 20005 characters; the limit is 20000.").wait_for()
+        page.get_by_text("Music", exact=True).click()  # open the music group
+        page.locator("input[type=file]").nth(1).set_input_files(
+            files=[{"name": "song.txt", "mimeType": "text/plain", "buffer": b"not music"}]
+        )
+        page.get_by_text("unsupported file type '.txt'").wait_for(timeout=30_000)
+        page.locator("input[type=file]").nth(1).set_input_files(
+            files=[{"name": "big.m4a", "mimeType": "audio/mp4", "buffer": b"\0" * (2 * 2**20)}]
+        )
+        page.get_by_text("big.m4a is larger than 1 MB").wait_for(timeout=30_000)
+        assert _requests(stack, "POST", "/api/v1/videos") == before
+
+        # A short video, from Generate to its player.
+        script.fill("The browser asks for this. It plays it back.")
+        polls = _requests(stack, "GET", "/api/v1/tasks/{task_id}")
+        start = time.perf_counter()
+        page.get_by_role("button", name="Generate").click()
+        page.get_by_text("Done:").wait_for(timeout=240_000)
+        elapsed = time.perf_counter() - start
+        rate = (_requests(stack, "GET", "/api/v1/tasks/{task_id}") - polls) / elapsed
+        print(f"web UI: {rate:.2f} task requests a second while following ({elapsed:.0f} s)")
+        assert rate <= 1.2  # one a second at most, and a little for the page's own runs
+        for stage in ("Narration", "Render", "Publish"):
+            assert page.get_by_text(re.compile(rf"✅ {stage}")).count() >= 1
+        video = page.locator("video").first
+        video.wait_for(timeout=30_000)
+        played = page.evaluate(
+            """async (v) => {
+                v.muted = true;
+                await v.play();
+                const t0 = v.currentTime;
+                await new Promise(r => setTimeout(r, 1500));
+                return {width: v.videoWidth, t0, t1: v.currentTime, src: v.currentSrc};
+            }""",
+            video.element_handle(),
+        )
+        assert played["width"] > 0 and played["t1"] > played["t0"], played
+        page.screenshot(path=str(SHOTS / "create-1280x800.png"), full_page=False)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=str(SHOTS / "create-390x844.png"), full_page=False)
+        print(
+            f"web UI screenshots: {SHOTS / 'create-1280x800.png'}, {SHOTS / 'create-390x844.png'}"
+        )
+
+        # The signed URL plays without a key; altered, it is refused.
+        src = played["src"]
+        assert httpx.get(src, headers={"Range": "bytes=0-99"}, timeout=10).status_code == 206
+        tampered = re.sub(
+            r"signature=(.)", lambda m: "signature=" + ("A" if m[1] != "A" else "B"), src
+        )
+        assert httpx.get(tampered, timeout=10).status_code == 403
+
+        # Campaigns: a file with a bad column is refused in one line before anything starts.
+        batches = _requests(stack, "POST", "/api/v1/batches")
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.get_by_role("link", name="Campaigns").click()
+        page.locator("input[type=file]").first.set_input_files(
+            files=[{"name": "rows.csv", "mimeType": "text/csv", "buffer": b"topic,colour\nx,red\n"}]
+        )
+        page.get_by_role("button", name="Check the rows").click()
+        page.get_by_text("unknown column 'colour'").wait_for(timeout=30_000)
+        assert _requests(stack, "POST", "/api/v1/batches") == batches
+
+
+def test_stack_comes_down(stack):
+    down = stack.run("down")
     assert down.returncode == 0, down.stderr
-    assert pids(state) == {}
+    assert pids(stack.state) == {}
     time.sleep(0.5)
-    assert not any(alive(pid) for pid in first.values())
+    assert not any(alive(pid) for pid in stack.first.values())
+
+
+def _p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1] if len(values) > 1 else values[0]
+
+
+def _requests(stack: Stack, method: str, route: str) -> float:
+    """How many requests the facade has answered on a route (its Prometheus counter)."""
+    text = httpx.get(f"{stack.api}/metrics", timeout=10).text
+    total = 0.0
+    for line in text.splitlines():
+        if (
+            line.startswith("mpt_http_requests_total{")
+            and f'method="{method}"' in line
+            and (f'route="{route}"' in line)
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
 
 
 # The form's fields as a person fills it: topic and script first, then the groups of
@@ -111,8 +260,6 @@ FORM_ORDER = [
     "Quality (CRF)",
     "Seed",
 ]
-
-
 # The batch deployment's form: the campaign's fields, in their order.
 CAMPAIGN_FORM_ORDER = ["Name", "Rows", "Defaults", "Videos at once", "Skip invalid rows"]
 
@@ -123,8 +270,9 @@ def check_run_forms(prefect_url: str, shots: Path) -> None:
 
     deployments = httpx.post(f"{prefect_url}/api/deployments/filter", json={}, timeout=10).json()
     assert {d["name"] for d in deployments} >= {"video", "audio", "subtitles", "batch"}
-    stored = deployments[0]["parameter_openapi_schema"]["definitions"]["VideoSpec"]["properties"]
-    assert list(stored)[0] != "topic"  # JSONB reorders keys: the form must not follow them
+    stored = next(d for d in deployments if d["name"] == "video")
+    props = stored["parameter_openapi_schema"]["definitions"]["VideoSpec"]["properties"]
+    assert list(props)[0] != "topic"  # JSONB reorders keys: the form must not follow them
     with browser() as b:
         page = b.new_page(viewport={"width": 1280, "height": 1000})
         for d in deployments:

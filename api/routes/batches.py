@@ -19,12 +19,14 @@ from api.auth import Creator, Viewer
 from api.create import cancel_quietly, check_rate, start_run
 from api.routes.tasks import ERRORS
 from api.schemas import (
+    BatchCheck,
     BatchCreated,
     BatchIn,
     BatchItemOut,
     BatchOut,
     BatchPage,
     Problem,
+    RowProblemOut,
     VideoRequest,
 )
 from api.services import Services, services
@@ -132,6 +134,19 @@ def _checked(body: BatchIn, owner: str) -> tuple[Campaign, list, list[RowProblem
     return campaign, good, sorted(problems, key=lambda p: p.row)
 
 
+@router.post("/batches/check", response_model=BatchCheck, responses=ERRORS, openapi_extra=_BODIES)
+async def check_batch(request: Request, who: Creator, svc: Svc) -> BatchCheck:
+    """Every row checked as POST /batches would check it, and nothing made: each problem
+    with its row, field and reason (a form shows them before anything starts)."""
+    body = await _batch_in(request, svc)
+    _, valid, problems = await run_in_threadpool(_checked, body, who.owner)
+    return BatchCheck(
+        rows=len(body.rows),
+        valid=len(valid),
+        problems=[RowProblemOut(row=p.row, field=p.field, message=p.message) for p in problems],
+    )
+
+
 @router.post(
     "/batches",
     status_code=202,
@@ -190,11 +205,12 @@ def _visible(who: Principal, batch: BatchRow | None) -> BatchRow:
     return batch
 
 
-def _item_out(item: ItemRow, prefix: str) -> BatchItemOut:
-    urls = {}
+def _item_out(item: ItemRow, prefix: str, svc: Services) -> BatchItemOut:
+    urls, signed = {}, {}
     if item.state in ("completed", "awaiting_review"):
         for name, rel in (item.paths or {}).items():
             urls[name] = f"{prefix}/stream/{rel}"
+            signed[name] = svc.signer.url(svc.public_url + prefix, rel)
     return BatchItemOut(
         row=item.row,
         task_id=item.task_id,
@@ -202,13 +218,14 @@ def _item_out(item: ItemRow, prefix: str) -> BatchItemOut:
         progress=item.progress,
         topic=item.topic,
         urls=urls,
+        signed_urls=signed,
         error=item.error or item.task_error,
     )
 
 
 async def _batch_out(svc: Services, batch: BatchRow, prefix: str) -> BatchOut:
     async with svc.pool.connection() as conn:
-        items = [_item_out(i, prefix) for i in await batch_items(conn, batch.id)]
+        items = [_item_out(i, prefix, svc) for i in await batch_items(conn, batch.id)]
     counts: dict[str, int] = {}
     for item in items:
         counts[item.state] = counts.get(item.state, 0) + 1

@@ -8,11 +8,12 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import FileResponse
 
 from api.auth import Viewer
 from api.routes.tasks import ERRORS
+from api.schemas import Problem
 from api.services import Services, services
 from blocks.catalog import Principal, get_video
 
@@ -66,6 +67,29 @@ def _media_type(path: Path) -> str:
 async def stream(file_path: str, who: Viewer, svc: Svc) -> FileResponse:
     """A published file, inline, with HTTP Range (206 partial content, 416 out of range)."""
     real = await _file(file_path, who, svc)
+    return FileResponse(real, media_type=_media_type(real), content_disposition_type="inline")
+
+
+@router.get(
+    "/signed/{file_path:path}", responses={403: {"model": Problem}, 404: {"model": Problem}}
+)
+@router.head("/signed/{file_path:path}", include_in_schema=False)
+async def signed(
+    file_path: str,
+    svc: Svc,
+    expires: Annotated[int, Query(description="Unix time the link ends.")],
+    signature: Annotated[str, Query(max_length=100)],
+    download: Annotated[bool, Query(description="As an attachment, with its name.")] = False,
+) -> FileResponse:
+    """A published file through a signed link (from a task's `signed_urls`), no key needed:
+    Range works; an expired or altered link answers 403."""
+    if not svc.signer.valid(file_path, expires, signature):
+        raise HTTPException(403, "this link has expired or was altered")
+    real = resolve_under(svc.output_root, file_path)
+    if real is None:
+        raise HTTPException(404, "no such file")
+    if download:
+        return FileResponse(real, media_type=_media_type(real), filename=real.name)
     return FileResponse(real, media_type=_media_type(real), content_disposition_type="inline")
 
 

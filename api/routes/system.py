@@ -13,11 +13,11 @@ from fastapi.responses import JSONResponse
 from api.auth import Viewer
 from api.metrics import CONTENT_TYPE
 from api.routes.tasks import ERRORS
-from api.schemas import HealthOut, VoiceOut
+from api.schemas import HealthOut, ServiceConfig, VoiceOut, WhoAmI
 from api.services import Services, services
 from blocks.catalog import count_by_state
 from blocks.tts import NETWORK_ENGINES
-from flows.spec import first_error
+from flows.spec import VideoSpec, first_error
 
 router = APIRouter(prefix="/api/v1", tags=["system"])
 Svc = Annotated[Services, Depends(services)]
@@ -96,3 +96,37 @@ async def metrics(svc: Svc) -> Response:
     except Exception:  # noqa: BLE001 - request metrics are still worth serving
         by_state = {}
     return Response(svc.metrics.render(by_state), media_type=CONTENT_TYPE)
+
+
+@router.get("/whoami", response_model=WhoAmI, responses=ERRORS)
+async def whoami(who: Viewer) -> WhoAmI:
+    """The caller's owner name and role (a client shows or hides what the role allows)."""
+    return WhoAmI(owner=who.owner, role=who.role, key_id=who.key_id)
+
+
+@router.get("/config", response_model=ServiceConfig, responses=ERRORS)
+async def config(who: Viewer, svc: Svc) -> ServiceConfig:
+    """The VideoSpec schema (fields, titles, bounds, defaults), the service's limits and
+    whether a topic can be written by an LLM here."""
+    from blocks.llm import configured_llm
+
+    limits = svc.settings.api
+    return ServiceConfig(
+        llm_configured=configured_llm() is not None,
+        limits={
+            "max_topic_chars": limits.max_topic_chars,
+            "max_script_chars": limits.max_script_chars,
+            "max_video_count": limits.max_video_count,
+            "max_upload_mb": limits.max_upload_mb,
+            "max_batch_rows": limits.max_batch_rows,
+        },
+        spec_schema=VideoSpec.model_json_schema(),
+    )
+
+
+@router.get("/providers", responses=ERRORS)
+async def providers(who: Viewer) -> list[dict[str, object]]:
+    """Each configured network provider (LLMs, stock footage) called once: did it answer."""
+    from blocks.checks import check_providers
+
+    return [r.model_dump() for r in await run_in_threadpool(check_providers)]

@@ -106,7 +106,7 @@ async def read_task(task_id: UUID, who: Viewer, svc: Svc, request: Request) -> T
     async with svc.pool.connection() as conn:
         row = _visible(who, await get_video(conn, task_id))
     row, state = await current_state(svc, row)
-    return TaskOut.from_row(row, _prefix(request), state)
+    return TaskOut.from_row(row, _prefix(request), state, svc.signer, svc.public_url)
 
 
 @router.get("/tasks", response_model=TaskPage, responses=ERRORS, tags=["tasks"])
@@ -124,7 +124,7 @@ async def list_tasks(
         rows, total = await list_videos(conn, owner, limit, offset, state)
     current = await asyncio.gather(*(current_state(svc, r) for r in rows))
     prefix = _prefix(request)
-    items = [TaskOut.from_row(r, prefix, s) for r, s in current]
+    items = [TaskOut.from_row(r, prefix, s, svc.signer, svc.public_url) for r, s in current]
     return TaskPage(items=items, total=total, limit=limit, offset=offset)
 
 
@@ -179,7 +179,7 @@ async def review_task(
     async with svc.pool.connection() as conn:
         await set_state(conn, task_id, "queued")  # resumed: its worker picks it up again
         fresh = await get_video(conn, task_id)
-    return TaskOut.from_row(fresh or row, _prefix(request))
+    return TaskOut.from_row(fresh or row, _prefix(request), None, svc.signer, svc.public_url)
 
 
 def _prefix(request: Request) -> str:

@@ -1,0 +1,64 @@
+"""The web UI: `streamlit run webui/app.py` (make ui), a client of the REST facade only.
+
+Pages: sign in, create, tasks, campaigns, review, settings. The facade's address is
+MPT_WEBUI__API_URL (default http://127.0.0.1:8080); with MPT_WEBUI__API_KEY set the UI signs
+in with that key (a one-person local set-up).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `webui` as a package
+
+from webui.client import FacadeError  # noqa: E402
+from webui.i18n import LANGUAGES, language, t  # noqa: E402
+from webui.ui import error, sign_in  # noqa: E402
+
+PAGES = Path(__file__).with_name("pages")
+
+st.set_page_config(page_title="MoneyPrinterTurbo++", page_icon="🎬", layout="wide")
+
+auto_key = os.environ.get("MPT_WEBUI__API_KEY")
+if auto_key and "api_key" not in st.session_state:
+    try:
+        sign_in(auto_key)
+    except FacadeError as exc:
+        error(exc)
+
+with st.sidebar:
+    codes = list(LANGUAGES)
+    st.selectbox(
+        t("lang.label"),
+        codes,
+        index=codes.index(language()),
+        format_func=LANGUAGES.get,
+        key="lang",
+    )
+    who = st.session_state.get("who")
+    if who:
+        st.caption(t("signin.signed_in", owner=who["owner"], role=who["role"]))
+        if st.button(t("signin.sign_out"), key="sign_out"):
+            for name in ("api_key", "who", "_facade", "_config"):
+                st.session_state.pop(name, None)
+            st.rerun()
+
+signin = st.Page(PAGES / "signin.py", title=t("nav.signin"), icon="🔑", url_path="signin")
+create = st.Page(PAGES / "create.py", title=t("nav.create"), icon="🎬", url_path="create")
+tasks = st.Page(PAGES / "tasks.py", title=t("nav.tasks"), icon="📋", url_path="tasks")
+campaigns = st.Page(
+    PAGES / "campaigns.py", title=t("nav.campaigns"), icon="🗂️", url_path="campaigns"
+)
+review = st.Page(PAGES / "review.py", title=t("nav.review"), icon="👀", url_path="review")
+settings = st.Page(PAGES / "settings.py", title=t("nav.settings"), icon="⚙️", url_path="settings")
+
+if st.session_state.get("who"):
+    pages = [create, tasks, campaigns, review, settings]
+else:
+    pages = [signin, settings]
+st.session_state["_pages"] = {p.url_path: p for p in pages}
+st.navigation(pages).run()

@@ -1,0 +1,110 @@
+"""What the pages share: the signed-in user's facade, the one-line error, a task's view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from webui.client import Facade, FacadeError, default_api_url
+from webui.i18n import t
+
+STAGES = ["script", "terms", "narration", "materials", "subtitles", "render", "publish"]
+ENDED = {"completed", "failed", "cancelled", "rejected", "expired"}
+
+
+def api_url() -> str:
+    return st.session_state.get("api_url") or default_api_url()
+
+
+def facade() -> Facade:
+    """The facade for this session's key (sign-in keeps it in the session, nowhere else)."""
+    key = st.session_state.get("api_key", "")
+    client = st.session_state.get("_facade")
+    if client is None or client.key != key or client.base != api_url():
+        client = Facade(api_url(), key)
+        st.session_state["_facade"] = client
+    return client
+
+
+def sign_in(key: str) -> dict[str, Any]:
+    """Check the key with the facade; keep it and its role in the session."""
+    who = Facade(api_url(), key).whoami()
+    st.session_state["api_key"] = key
+    st.session_state["who"] = who
+    return who
+
+
+def role() -> str:
+    return (st.session_state.get("who") or {}).get("role", "")
+
+
+def error(exc: Exception) -> None:
+    """One line: the facade's own reason."""
+    st.error(t("error.prefix", message=str(exc)), icon="⚠️")
+
+
+def config() -> dict[str, Any]:
+    """The spec's schema and the service's limits, fetched once per session."""
+    if "_config" not in st.session_state:
+        st.session_state["_config"] = facade().config()
+    return st.session_state["_config"]
+
+
+def absolute(url: str) -> str:
+    """A facade URL as a browser can fetch it (the facade answers relative ones without
+    MPT_PUBLIC_API_URL; they are the facade's, not this page's)."""
+    return f"{api_url()}{url}" if url.startswith("/") else url
+
+
+def show_task(task: dict[str, Any], key: str) -> None:
+    """A finished (or reviewable) task: its player, downloads and social text."""
+    signed = {name: absolute(url) for name, url in (task.get("signed_urls") or {}).items()}
+    if signed.get("video"):
+        st.video(signed["video"])
+    cols = st.columns(3)
+    for col, (name, label) in zip(
+        cols,
+        [
+            ("video", "create.download_video"),
+            ("srt", "create.download_srt"),
+            ("manifest", "create.download_manifest"),
+        ],
+        strict=True,
+    ):
+        if signed.get(name):
+            col.link_button(t(label), f"{signed[name]}&download=1", key=f"{key}-{name}")
+    if signed.get("manifest"):
+        try:
+            import json
+
+            manifest = json.loads(facade().fetch(signed["manifest"]))
+        except (FacadeError, ValueError):
+            manifest = {}
+        social = manifest.get("social")
+        if social:
+            st.markdown(f"**{t('create.social')}**")
+            st.write(f"**{social.get('title', '')}**")
+            st.write(social.get("description", ""))
+            st.write(" ".join(social.get("hashtags", [])))
+
+
+def stage_lines(task: dict[str, Any], seen: dict[str, float]) -> list[str]:
+    """Each stage with its state (done, running, waiting) and, once done, its time: `seen`
+    holds when the page first saw each stage start."""
+    current = task.get("stage")
+    done = task.get("state") == "completed"
+    at = STAGES.index(current) if current in STAGES else (len(STAGES) if done else -1)
+    lines = []
+    for i, stage in enumerate(STAGES):
+        name = t("stage." + stage)
+        if done or i < at:
+            later = STAGES[i + 1] if i + 1 < len(STAGES) else "end"
+            start, end = seen.get(stage), seen.get(later)
+            took = f" — {end - start:.1f} s" if start is not None and end is not None else ""
+            lines.append(f"✅ {name}{took}")
+        elif i == at:
+            lines.append(f"⏳ {name}")
+        else:
+            lines.append(f"▫️ {name}")
+    return lines
