@@ -124,12 +124,12 @@ def test_the_web_ui_in_a_real_browser(stack):
         page = b.new_page(viewport={"width": 1280, "height": 800}, locale="en-US")
 
         paints, signins = [], []
-        for _ in range(6):  # a new session each time: the sign-in page, then Create
+        for _ in range(10):  # a new session each time: the sign-in page, then Create
             start = time.perf_counter()
             page.goto(stack.ui)
-            page.get_by_label("API key").wait_for(timeout=30_000)
+            page.get_by_label("API key", exact=True).wait_for(timeout=30_000)
             paints.append(time.perf_counter() - start)
-            page.get_by_label("API key").fill(secret)
+            page.get_by_label("API key", exact=True).fill(secret)
             start = time.perf_counter()
             page.get_by_role("button", name="Sign in").click()
             page.get_by_role("heading", name="Create a video").wait_for(timeout=30_000)
@@ -143,16 +143,17 @@ def test_the_web_ui_in_a_real_browser(stack):
 
         # Bad input: one line on the page, nothing created.
         before = _requests(stack, "POST", "/api/v1/videos")
-        script = page.get_by_label("Script")
+        script = page.get_by_label("Script", exact=True)
         script.fill("word " * 4001)
         page.get_by_role("button", name="Generate").click()
         page.get_by_text("The script is 20005 characters; the limit is 20000.").wait_for()
-        page.get_by_text("Music", exact=True).click()  # open the music group
-        page.locator("input[type=file]").nth(1).set_input_files(
+        music = page.locator("details").filter(has=page.locator("summary", has_text="Music"))
+        music.locator("summary").click()  # open the music group
+        music.locator("input[type=file]").set_input_files(
             files=[{"name": "song.txt", "mimeType": "text/plain", "buffer": b"not music"}]
         )
         page.get_by_text("unsupported file type '.txt'").wait_for(timeout=30_000)
-        page.locator("input[type=file]").nth(1).set_input_files(
+        music.locator("input[type=file]").set_input_files(
             files=[{"name": "big.m4a", "mimeType": "audio/mp4", "buffer": b"\0" * (2 * 2**20)}]
         )
         page.get_by_text("big.m4a is larger than 1 MB").wait_for(timeout=30_000)
@@ -163,13 +164,13 @@ def test_the_web_ui_in_a_real_browser(stack):
         polls = _requests(stack, "GET", "/api/v1/tasks/{task_id}")
         start = time.perf_counter()
         page.get_by_role("button", name="Generate").click()
-        page.get_by_text("Done:").wait_for(timeout=240_000)
+        page.get_by_text("Done:").first.wait_for(timeout=240_000)
         elapsed = time.perf_counter() - start
         rate = (_requests(stack, "GET", "/api/v1/tasks/{task_id}") - polls) / elapsed
         print(f"web UI: {rate:.2f} task requests a second while following ({elapsed:.0f} s)")
         assert rate <= 1.2  # one a second at most, and a little for the page's own runs
         for stage in ("Narration", "Render", "Publish"):
-            assert page.get_by_text(re.compile(rf"✅ {stage}")).count() >= 1
+            assert page.get_by_text(re.compile(rf"check_circle\s*{stage}")).count() >= 1
         video = page.locator("video").first
         video.wait_for(timeout=30_000)
         played = page.evaluate(
@@ -183,31 +184,36 @@ def test_the_web_ui_in_a_real_browser(stack):
             video.element_handle(),
         )
         assert played["width"] > 0 and played["t1"] > played["t0"], played
-        page.screenshot(path=str(SHOTS / "create-1280x800.png"), full_page=False)
-        page.set_viewport_size({"width": 390, "height": 844})
-        page.screenshot(path=str(SHOTS / "create-390x844.png"), full_page=False)
-        print(
-            f"web UI screenshots: {SHOTS / 'create-1280x800.png'}, {SHOTS / 'create-390x844.png'}"
-        )
-
         # The signed URL plays without a key; altered, it is refused.
         src = played["src"]
         assert httpx.get(src, headers={"Range": "bytes=0-99"}, timeout=10).status_code == 206
         tampered = re.sub(
-            r"signature=(.)", lambda m: "signature=" + ("A" if m[1] != "A" else "B"), src
+            r"signature=(.)", lambda m: f"signature={'B' if m[1] == 'A' else 'A'}", src
         )
         assert httpx.get(tampered, timeout=10).status_code == 403
 
         # Campaigns: a file with a bad column is refused in one line before anything starts.
         batches = _requests(stack, "POST", "/api/v1/batches")
-        page.set_viewport_size({"width": 1280, "height": 800})
         page.get_by_role("link", name="Campaigns").click()
+        page.get_by_role("heading", name="Campaigns").wait_for(timeout=30_000)
         page.locator("input[type=file]").first.set_input_files(
             files=[{"name": "rows.csv", "mimeType": "text/csv", "buffer": b"topic,colour\nx,red\n"}]
         )
+        page.get_by_text("rows.csv").wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)  # the page reruns once with the file before the click
         page.get_by_role("button", name="Check the rows").click()
         page.get_by_text("unknown column 'colour'").wait_for(timeout=30_000)
         assert _requests(stack, "POST", "/api/v1/batches") == batches
+
+        # Back on Create, the finished video, at a desktop's size and a phone's.
+        page.get_by_role("link", name="Create").click()
+        page.locator("video").first.wait_for(timeout=30_000)
+        page.get_by_text("Done:").first.scroll_into_view_if_needed()
+        for width, height in ((1280, 800), (390, 844)):
+            page.set_viewport_size({"width": width, "height": height})
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(SHOTS / f"create-{width}x{height}.png"))
+        print(f"web UI screenshots: {SHOTS}/create-1280x800.png, create-390x844.png")
 
 
 def test_stack_comes_down(stack):
@@ -219,7 +225,9 @@ def test_stack_comes_down(stack):
 
 
 def _p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20)[-1] if len(values) > 1 else values[0]
+    return (
+        statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) > 1 else values[0]
+    )
 
 
 def _requests(stack: Stack, method: str, route: str) -> float:

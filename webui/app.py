@@ -21,7 +21,7 @@ from webui.ui import error, sign_in  # noqa: E402
 
 PAGES = Path(__file__).with_name("pages")
 
-st.set_page_config(page_title="MoneyPrinterTurbo++", page_icon="🎬", layout="wide")
+st.set_page_config(page_title="MoneyPrinterTurbo++", page_icon=":material/movie:", layout="wide")
 
 auto_key = os.environ.get("MPT_WEBUI__API_KEY")
 if auto_key and "api_key" not in st.session_state:
@@ -47,18 +47,54 @@ with st.sidebar:
                 st.session_state.pop(name, None)
             st.rerun()
 
-signin = st.Page(PAGES / "signin.py", title=t("nav.signin"), icon="🔑", url_path="signin")
-create = st.Page(PAGES / "create.py", title=t("nav.create"), icon="🎬", url_path="create")
-tasks = st.Page(PAGES / "tasks.py", title=t("nav.tasks"), icon="📋", url_path="tasks")
-campaigns = st.Page(
-    PAGES / "campaigns.py", title=t("nav.campaigns"), icon="🗂️", url_path="campaigns"
-)
-review = st.Page(PAGES / "review.py", title=t("nav.review"), icon="👀", url_path="review")
-settings = st.Page(PAGES / "settings.py", title=t("nav.settings"), icon="⚙️", url_path="settings")
-
-if st.session_state.get("who"):
-    pages = [create, tasks, campaigns, review, settings]
-else:
-    pages = [signin, settings]
-st.session_state["_pages"] = {p.url_path: p for p in pages}
-st.navigation(pages).run()
+signed_in = bool(st.session_state.get("who"))
+# Every page is always known (so a page can switch to any); those the user cannot use yet are
+# hidden: signed out, only Sign in and Settings show; signed in, all but Sign in.
+member, guest = ("visible", "hidden") if signed_in else ("hidden", "visible")
+pages = {
+    "signin": st.Page(
+        PAGES / "signin.py",
+        title=t("nav.signin"),
+        icon=":material/key:",
+        url_path="signin",
+        visibility=guest,
+        default=not signed_in,
+    ),
+    "create": st.Page(
+        PAGES / "create.py",
+        title=t("nav.create"),
+        icon=":material/movie:",
+        url_path="create",
+        visibility=member,
+        default=signed_in,
+    ),
+    "tasks": st.Page(
+        PAGES / "tasks.py",
+        title=t("nav.tasks"),
+        icon=":material/list:",
+        url_path="tasks",
+        visibility=member,
+    ),
+    "campaigns": st.Page(
+        PAGES / "campaigns.py",
+        title=t("nav.campaigns"),
+        icon=":material/table_view:",
+        url_path="campaigns",
+        visibility=member,
+    ),
+    "review": st.Page(
+        PAGES / "review.py",
+        title=t("nav.review"),
+        icon=":material/rate_review:",
+        url_path="review",
+        visibility=member,
+    ),
+    "settings": st.Page(
+        PAGES / "settings.py",
+        title=t("nav.settings"),
+        icon=":material/settings:",
+        url_path="settings",
+    ),
+}
+st.session_state["_pages"] = pages
+st.navigation(list(pages.values())).run()

@@ -35,13 +35,19 @@ def sign_in(key: str) -> dict[str, Any]:
     return who
 
 
+def require_signin() -> None:
+    """A page for signed-in users, opened without a key (a bookmark): go to Sign in."""
+    if not st.session_state.get("who"):
+        st.switch_page(st.session_state["_pages"]["signin"])
+
+
 def role() -> str:
     return (st.session_state.get("who") or {}).get("role", "")
 
 
 def error(exc: Exception) -> None:
     """One line: the facade's own reason."""
-    st.error(t("error.prefix", message=str(exc)), icon="⚠️")
+    st.error(t("error.prefix", message=str(exc)), icon=":material/error:")
 
 
 def config() -> dict[str, Any]:
@@ -61,7 +67,8 @@ def show_task(task: dict[str, Any], key: str) -> None:
     """A finished (or reviewable) task: its player, downloads and social text."""
     signed = {name: absolute(url) for name, url in (task.get("signed_urls") or {}).items()}
     if signed.get("video"):
-        st.video(signed["video"])
+        player, _ = st.columns([2, 3])  # a phone-shaped video need not fill a wide page
+        player.video(signed["video"])
     cols = st.columns(3)
     for col, (name, label) in zip(
         cols,
@@ -102,9 +109,9 @@ def stage_lines(task: dict[str, Any], seen: dict[str, float]) -> list[str]:
             later = STAGES[i + 1] if i + 1 < len(STAGES) else "end"
             start, end = seen.get(stage), seen.get(later)
             took = f" — {end - start:.1f} s" if start is not None and end is not None else ""
-            lines.append(f"✅ {name}{took}")
+            lines.append(f":material/check_circle: {name}{took}")
         elif i == at:
-            lines.append(f"⏳ {name}")
+            lines.append(f":material/progress_activity: {name}")
         else:
-            lines.append(f"▫️ {name}")
+            lines.append(f":material/radio_button_unchecked: {name}")
     return lines

@@ -12,8 +12,9 @@ import streamlit as st
 
 from webui.client import FacadeError
 from webui.i18n import t
-from webui.ui import ENDED, error, facade, role
+from webui.ui import ENDED, error, facade, require_signin, role
 
+require_signin()
 st.title(t("nav.campaigns"))
 creator = role() != "viewer"
 

@@ -12,8 +12,19 @@ import streamlit as st
 from webui.client import FacadeError
 from webui.form import GROUPS, group, load_into_session
 from webui.i18n import t
-from webui.ui import ENDED, absolute, config, error, facade, role, show_task, stage_lines
+from webui.ui import (
+    ENDED,
+    absolute,
+    config,
+    error,
+    facade,
+    require_signin,
+    role,
+    show_task,
+    stage_lines,
+)
 
+require_signin()
 st.title(t("create.title"))
 try:
     cfg = config()

@@ -6,8 +6,9 @@ import streamlit as st
 
 from webui.client import FacadeError
 from webui.i18n import t
-from webui.ui import absolute, error, facade, role
+from webui.ui import absolute, error, facade, require_signin, role
 
+require_signin()
 st.title(t("review.title"))
 try:
     waiting = facade().tasks(state="awaiting_review", limit=50)["items"]
@@ -22,7 +23,7 @@ for task in waiting:
         st.markdown(f"**{(task.get('spec') or {}).get('topic') or task_id}**")
         video = (task.get("signed_urls") or {}).get("video")
         if video:
-            st.video(absolute(video))
+            st.columns([2, 3])[0].video(absolute(video))
         if role() == "viewer":
             continue
         note = st.text_input(t("review.note"), key=f"note-{task_id}")

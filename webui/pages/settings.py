@@ -21,7 +21,9 @@ except FacadeError as exc:
 else:
     for name, result in health["checks"].items():
         ok = result == "ok"
-        st.markdown(f"{'✅' if ok else '❌'} **{name}**: {t('settings.ok') if ok else result}")
+        st.markdown(
+            f"{':material/check_circle:' if ok else ':material/cancel:'} **{name}**: {t('settings.ok') if ok else result}"
+        )
 
 if st.session_state.get("who") and st.button(t("settings.providers"), key="providers"):
     try:
@@ -32,7 +34,7 @@ if st.session_state.get("who") and st.button(t("settings.providers"), key="provi
         if not checks:
             st.info(t("settings.no_providers"))
         for c in checks:
-            mark = "✅" if c["answered"] else "❌"
+            mark = ":material/check_circle:" if c["answered"] else ":material/cancel:"
             st.markdown(
                 f"{mark} **{c['provider']}** ({c['kind']}, {c['seconds']:.2f} s): {c['detail']}"
             )

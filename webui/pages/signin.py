@@ -19,5 +19,4 @@ if st.button(t("signin.button"), key="signin_button", type="primary"):
         except FacadeError as exc:
             error(exc)
         else:
-            st.session_state.pop("signin_key", None)
-            st.rerun()  # the navigation now has the signed-in pages; Create comes first
+            st.switch_page(st.session_state["_pages"]["create"])

@@ -6,8 +6,9 @@ import streamlit as st
 
 from webui.client import FacadeError
 from webui.i18n import t
-from webui.ui import ENDED, error, facade, role, show_task
+from webui.ui import ENDED, error, facade, require_signin, role, show_task
 
+require_signin()
 st.title(t("tasks.title"))
 TABS = [
     ("tasks.all", None),
