@@ -93,12 +93,12 @@ def test_health_is_503_naming_what_failed(make_client):
         ("viewer", "POST", "/api/v1/videos", 403),
         ("viewer", "POST", "/api/v1/audios", 403),
         ("viewer", "POST", "/api/v1/subtitles", 403),
-        ("viewer", "DELETE", f"/api/v1/tasks/{uuid.uuid4()}", 403),
+        ("viewer", "DELETE", "/api/v1/tasks/390afe12-bcbb-4f8b-8eba-1c77670919e8", 403),
         ("creator", "GET", "/api/v1/tasks", 200),
         ("creator", "POST", "/api/v1/videos", 202),
-        ("creator", "DELETE", f"/api/v1/tasks/{uuid.uuid4()}", 404),
+        ("creator", "DELETE", "/api/v1/tasks/01b575ba-7505-4c85-8c34-42802d2c23e4", 404),
         ("admin", "POST", "/api/v1/audios", 202),
-        ("admin", "GET", f"/api/v1/tasks/{uuid.uuid4()}", 404),
+        ("admin", "GET", "/api/v1/tasks/ca3fa140-a80f-4a09-982b-3621b6d95918", 404),
     ],
 )
 def test_auth_matrix(app_client, role, method, path, expected):

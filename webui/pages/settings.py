@@ -21,9 +21,8 @@ except FacadeError as exc:
 else:
     for name, result in health["checks"].items():
         ok = result == "ok"
-        st.markdown(
-            f"{':material/check_circle:' if ok else ':material/cancel:'} **{name}**: {t('settings.ok') if ok else result}"
-        )
+        icon = ":material/check_circle:" if ok else ":material/cancel:"
+        st.markdown(f"{icon} **{name}**: {t('settings.ok') if ok else result}")
 
 if st.session_state.get("who") and st.button(t("settings.providers"), key="providers"):
     try:
