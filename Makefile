@@ -42,7 +42,7 @@ ui: $(STAMP)
 test: $(STAMP) system-deps test-deps services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
@@ -54,10 +54,12 @@ bench: $(STAMP) system-deps services
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python bench/cold.py
 	$(BIN)/python bench/backgrounds.py
+	$(BIN)/python bench/batch.py
 	$(BIN)/python bench/cache_rerun.py
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/render.py --long 180
 	$(BIN)/python bench/api_load.py
+	$(BIN)/python bench/mcp_load.py
 
 clean:
 	rm -rf output .pytest_cache

@@ -312,6 +312,17 @@ def voices(
 
 
 app.command("batch")(batch)
+
+
+@app.command()
+def mcp() -> None:
+    """The MCP server over stdio, for desktop agents (key: MPT_API_KEY; service:
+    MPT_API_URL, default http://127.0.0.1:8080)."""
+    from api.mcp_server import main as serve
+
+    serve([])
+
+
 app.command("review")(review)
 app.add_typer(campaigns_app, name="campaigns")
 

@@ -18,6 +18,7 @@ mkdir -p "$STATE/logs"
 PREFECT_PORT=${MPT_STACK_PREFECT_PORT:-4200}
 API_PORT=${MPT_STACK_API_PORT:-8080}
 UI_PORT=${MPT_STACK_UI_PORT:-8501}
+MCP_PORT=${MPT_STACK_MCP_PORT:-8081}
 export PREFECT_API_URL=http://127.0.0.1:$PREFECT_PORT/api
 export PREFECT_HOME=${PREFECT_HOME:-$STATE/prefect-home}
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
@@ -36,7 +37,7 @@ else
   export MPT_DATABASE_URL=postgresql://mpt:mpt@127.0.0.1:5432/mpt
 fi
 
-COMPONENTS=(server worker-cpu worker-gpu worker-batch api ui)
+COMPONENTS=(server worker-cpu worker-gpu worker-batch api ui mcp)
 # Workers look for new runs every second (Prefect's default is 10 s, which left a burst of
 # API requests waiting with both cores idle).
 export PREFECT_WORKER_QUERY_SECONDS=${PREFECT_WORKER_QUERY_SECONDS:-1}
@@ -58,6 +59,12 @@ wait_http() {  # URL SECONDS NAME
     sleep 0.2
   done
   echo "error: $3 did not answer at $1 in $2 s; see $STATE/logs/$3.log" >&2
+  return 1
+}
+
+wait_port() {  # PORT SECONDS NAME
+  for _ in $(seq $(($2 * 5))); do port_open "$1" && return 0; sleep 0.2; done
+  echo "error: $3 did not listen on port $1 in $2 s; see $STATE/logs/$3.log" >&2
   return 1
 }
 
@@ -94,18 +101,22 @@ up() {
   MPT_WEBUI__API_URL=http://127.0.0.1:$API_PORT start ui "$UI_PORT" "$BIN/streamlit" run \
     webui/app.py --server.port "$UI_PORT" --server.address 127.0.0.1
   wait_http "http://127.0.0.1:$UI_PORT/_stcore/health" 60 ui
+  MPT_API_URL=http://127.0.0.1:$API_PORT start mcp "$MCP_PORT" "$BIN/python" -m api.mcp_server \
+    --http --host 127.0.0.1 --port "$MCP_PORT"
+  wait_port "$MCP_PORT" 60 mcp
   cat <<MSG
 stack up:
   Prefect UI   http://127.0.0.1:$PREFECT_PORT
   API          http://127.0.0.1:$API_PORT/api/v1   (OpenAPI: http://127.0.0.1:$API_PORT/docs)
   web UI       http://127.0.0.1:$UI_PORT
+  MCP          http://127.0.0.1:$MCP_PORT/mcp   (streamable HTTP; stdio: .venv/bin/mpt mcp)
   a key:       .venv/bin/mpt keys create --role creator
 MSG
 }
 
 down() {
   local name pid
-  for name in ui api worker-batch worker-gpu worker-cpu server; do
+  for name in mcp ui api worker-batch worker-gpu worker-cpu server; do
     pid=$(pid_of "$name")
     if [ -z "$pid" ]; then continue; fi
     if alive "$name"; then

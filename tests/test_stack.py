@@ -45,6 +45,7 @@ class Stack:
     prefect: str
     api: str
     ui: str
+    mcp: str
     first: dict[str, int]
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
@@ -56,12 +57,13 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, catalog_url):
     tmp = tmp_path_factory.mktemp("stack")
-    ports = {name: free_port() for name in ("prefect", "api", "ui")}
+    ports = {name: free_port() for name in ("prefect", "api", "ui", "mcp")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
         "MPT_STACK_DIR": str(tmp / "state"),
         "MPT_STACK_PREFECT_PORT": str(ports["prefect"]),
         "MPT_STACK_API_PORT": str(ports["api"]),
         "MPT_STACK_UI_PORT": str(ports["ui"]),
+        "MPT_STACK_MCP_PORT": str(ports["mcp"]),
         "PREFECT_HOME": str(tmp / "prefect-home"),
         "PREFECT_RESULTS_LOCAL_STORAGE_PATH": os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"],
         "MPT_DATABASE_URL": catalog_url,  # so Prefect's server runs on PostgreSQL too
@@ -73,6 +75,7 @@ def stack(tmp_path_factory, catalog_url):
         prefect=f"http://127.0.0.1:{ports['prefect']}",
         api=f"http://127.0.0.1:{ports['api']}/api/v1",
         ui=f"http://127.0.0.1:{ports['ui']}",
+        mcp=f"http://127.0.0.1:{ports['mcp']}/mcp",
         first={},
     )
     up = s.run("up")
@@ -84,12 +87,12 @@ def stack(tmp_path_factory, catalog_url):
 
 def test_stack_up_is_idempotent_and_serves(stack, catalog_url, tmp_path):
     first = stack.first
-    assert set(first) == {"server", "worker-cpu", "worker-gpu", "worker-batch", "api", "ui"}
+    assert set(first) == {"server", "worker-cpu", "worker-gpu", "worker-batch", "api", "ui", "mcp"}
     assert all(alive(pid) for pid in first.values())
 
     again = stack.run("up")
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count("already running") == 6
+    assert again.stdout.count("already running") == 7
     assert pids(stack.state) == first  # nothing started twice
 
     health = httpx.get(f"{stack.api}/health", timeout=10)
@@ -111,6 +114,27 @@ def test_stack_up_is_idempotent_and_serves(stack, catalog_url, tmp_path):
     assert done["state"] == "completed", done
 
     check_run_forms(stack.prefect, tmp_path)
+    check_mcp(stack.mcp, headers)
+
+
+def check_mcp(url: str, headers: dict[str, str]) -> None:
+    """The stack's MCP server answers over streamable HTTP, as the facade's client."""
+    import asyncio
+
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def go() -> set[str]:
+        async with (
+            httpx2.AsyncClient(headers=headers) as hc,
+            Client(streamable_http_client(url, http_client=hc)) as client,
+        ):
+            voices = await client.call_tool("list_voices", {"provider": "offline"})
+            assert not voices.is_error, voices.content
+            return {v["id"] for v in voices.structured_content["voices"]}
+
+    assert "piper:en_US-joe-medium" in asyncio.run(go())
 
 
 def test_the_web_ui_in_a_real_browser(stack):
