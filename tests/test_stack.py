@@ -190,9 +190,12 @@ def test_the_web_ui_in_a_real_browser(stack):
         page.get_by_role("button", name="Generate").click()
         page.get_by_text("Done:").first.wait_for(timeout=240_000)
         elapsed = time.perf_counter() - start
-        rate = (_requests(stack, "GET", "/api/v1/tasks/{task_id}") - polls) / elapsed
-        print(f"web UI: {rate:.2f} task requests a second while following ({elapsed:.0f} s)")
-        assert rate <= 1.2  # one a second at most, and a little for the page's own runs
+        asked = _requests(stack, "GET", "/api/v1/tasks/{task_id}") - polls
+        print(
+            f"web UI: {asked:.0f} task requests in {elapsed:.1f} s of following "
+            f"({asked / elapsed:.2f} a second)"
+        )
+        assert asked <= elapsed + 1  # one at Generate, then at most one a second
         for stage in ("Narration", "Render", "Publish"):
             assert page.get_by_text(re.compile(rf"check_circle\s*{stage}")).count() >= 1
         video = page.locator("video").first
@@ -219,7 +222,7 @@ def test_the_web_ui_in_a_real_browser(stack):
         # Campaigns: a file with a bad column is refused in one line before anything starts.
         batches = _requests(stack, "POST", "/api/v1/batches")
         page.get_by_role("link", name="Campaigns").click()
-        page.get_by_role("heading", name="Campaigns").wait_for(timeout=30_000)
+        page.get_by_role("heading", name="Campaigns", exact=True).wait_for(timeout=30_000)
         page.locator("input[type=file]").first.set_input_files(
             files=[{"name": "rows.csv", "mimeType": "text/csv", "buffer": b"topic,colour\nx,red\n"}]
         )

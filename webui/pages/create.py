@@ -172,9 +172,11 @@ def follow() -> None:
     if not task_id:
         return
     last = st.session_state.get("current_last")
-    if last and last["task_id"] == task_id and last["state"] in ENDED:
-        task = last  # ended: nothing more to ask
+    fresh = time.monotonic() - st.session_state.get("current_asked", 0.0) < 0.95
+    if last and last["task_id"] == task_id and (last["state"] in ENDED or fresh):
+        task = last  # ended, or asked under a second ago (a rerun of the page between ticks)
     else:
+        st.session_state["current_asked"] = time.monotonic()
         try:
             task = facade().task(task_id)
         except FacadeError as exc:
