@@ -3,8 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# torch and spandrel (the upscale extra): the suite and GPU workers need them, the demo not.
+UPSCALE_STAMP := $(VENV)/.upscale-stamp
 
-.PHONY: demo test lint format system-deps test-deps services stack stack-down ui bench clean
+.PHONY: demo test upscale-deps lint format system-deps test-deps services stack stack-down ui bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +15,12 @@ $(STAMP): pyproject.toml
 	# An empty, migrated Prefect database that mpt's temporary server starts from.
 	$(BIN)/python -m api.tempserver
 	touch $(STAMP)
+
+$(UPSCALE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,upscale]'
+	touch $(UPSCALE_STAMP)
+
+upscale-deps: $(UPSCALE_STAMP)
 
 system-deps:
 	@bash deployments/install-system-deps.sh
@@ -29,7 +37,7 @@ services:
 	@bash deployments/start-services.sh
 
 # The service on this machine: Prefect server, work pools, deployments, workers, REST facade.
-stack: $(STAMP) system-deps
+stack: $(STAMP) $(UPSCALE_STAMP) system-deps
 	@bash deployments/stack.sh up
 
 stack-down:
@@ -39,7 +47,7 @@ stack-down:
 ui: $(STAMP)
 	$(BIN)/streamlit run webui/app.py
 
-test: $(STAMP) system-deps test-deps services
+test: $(STAMP) $(UPSCALE_STAMP) system-deps test-deps services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile

@@ -35,6 +35,7 @@ from api.clikit import (  # noqa: E402
     on_interrupt,
 )
 from api.service_cli import campaigns_app, review  # noqa: E402
+from api.upscale_cli import upscale  # noqa: E402
 from blocks.settings import LOGGERS, export_prefect_defaults  # noqa: E402 - precedes prefect
 
 export_prefect_defaults()
@@ -82,6 +83,9 @@ def make(
     materials: Annotated[Path | None, _opt(CUTTING, "Folder of local clips/images.")] = None,
     clip_duration: Annotated[float, _opt(CUTTING, "Longest cut, seconds.")] = 4.0,
     clip_speed: Annotated[float, _opt(CUTTING, "Footage speed, 0.5 to 2.")] = 1.0,
+    upscale: Annotated[
+        str, _opt(CUTTING, "Footage smaller than the frame: none, auto or a weights file.")
+    ] = "none",
     concat: Annotated[str, _opt(CUTTING, "random or sequential.")] = "random",
     video_count: Annotated[int, _opt(CUTTING, "Variants to render.")] = 1,
     transition: Annotated[
@@ -157,6 +161,7 @@ def make(
             background=background,
             background_color=background_color,
             clip_speed=clip_speed,
+            upscale=upscale,
             music_fade_out=music_fade_out,
             duck=duck,
             loudness=loudness if normalize else None,
@@ -225,7 +230,7 @@ def _run(spec: object, out: Path | None, as_json: bool, server: TemporaryPrefect
 
     from blocks.errors import BadInput
     from flows.progress import listening
-    from flows.video import STAGES, preflight, video_flow
+    from flows.video import preflight, stages_for, video_flow
 
     try:
         preflight(spec)
@@ -245,7 +250,10 @@ def _run(spec: object, out: Path | None, as_json: bool, server: TemporaryPrefect
         transient=as_json,
         disable=not console.is_terminal,
     ) as bar:
-        rows = {name: bar.add_task(f"{name:<10} waiting", total=1, start=False) for name in STAGES}
+        rows = {
+            name: bar.add_task(f"{name:<10} waiting", total=1, start=False)
+            for name in stages_for(spec)
+        }
 
         def on_stage(stage: str, state: str, seconds: float) -> None:
             if state == "Progress":
@@ -312,6 +320,7 @@ def voices(
 
 
 app.command("batch")(batch)
+app.command("upscale")(upscale)
 
 
 @app.command()

@@ -135,6 +135,32 @@ class ApiSettings(BaseModel):
         return value
 
 
+class UpscaleSettings(BaseModel):
+    """Neural upscaling of small materials (VideoSpec `upscale`)."""
+
+    weights_dir: Path = Field(
+        default=Path("models/upscale"),
+        description="Folder of upscaler weights (.pth, .safetensors); nothing is downloaded.",
+    )
+    require_gpu: bool = Field(
+        False, description="Refuse to upscale on the CPU instead of falling back to it."
+    )
+    pool: str = Field(
+        "gpu",
+        description="Work pool whose online worker upscales (deployment upscale/upscale); "
+        "empty: always in-process.",
+    )
+    timeout_s: float = Field(
+        3600, gt=0, description="How long a video waits for the gpu pool's upscale run."
+    )
+    batch: int = Field(0, ge=0, le=64, description="Frames per batch on the GPU; 0: by memory.")
+    tile: int | None = Field(
+        None,
+        ge=64,
+        description="Cut frames into tiles this wide; unset: only when they do not fit the device.",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MPT_",
@@ -196,6 +222,7 @@ class Settings(BaseSettings):
         "`make stack`); unset, runs report to no catalog.",
     )
     api: ApiSettings = Field(default_factory=ApiSettings)
+    upscale: UpscaleSettings = Field(default_factory=UpscaleSettings)
 
     work_dir: Path = Field(
         default_factory=_default_work_dir,

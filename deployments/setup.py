@@ -61,7 +61,7 @@ def main() -> None:
     deploy()
     print(
         "work pools cpu, gpu and batch; deployments video/video, video/audio, "
-        "video/subtitles and batch/batch: ready"
+        "video/subtitles, batch/batch and upscale/upscale: ready"
     )
 
 

@@ -26,6 +26,7 @@ from tasks.options import (
     Transition,
     ordered_schema,
 )
+from tasks.upscale import WEIGHT_SUFFIXES
 
 # Short side in pixels; 9:16 at 1080p is 1080×1920.
 _SHORT_SIDE = {Resolution.p1080: 1080, Resolution.p720: 720, Resolution.p540: 540}
@@ -87,6 +88,15 @@ class VideoSpec(BaseModel):
     )
     clip_speed: float = Field(
         1.0, title="Clip speed", description="Footage playback speed.", ge=0.5, le=2.0
+    )
+    upscale: str = Field(
+        "none",
+        title="Upscale footage",
+        description="'none'; 'auto': footage smaller than the frame is upscaled ×2 or ×4 with "
+        "the best model in the weights folder (on the gpu pool, else here); or a weights "
+        "file's name. `mpt upscale --list` shows them.",
+        min_length=1,
+        max_length=200,
     )
     concat: Concat = Field(Concat.random, title="Clip order")
     video_count: int = Field(
@@ -206,6 +216,20 @@ class VideoSpec(BaseModel):
         if not _exists(v, Path.is_dir):
             raise ValueError(f"materials folder does not exist: {v}")
         return v.resolve()
+
+    @field_validator("upscale")
+    @classmethod
+    def _upscale_choice(cls, v: str) -> str:
+        v = v.strip()
+        if v in ("none", "auto"):
+            return v
+        if "/" in v or "\\" in v or v.startswith("."):
+            raise ValueError("upscale takes a weights file's name, not a path")
+        if not v.lower().endswith(WEIGHT_SUFFIXES):
+            raise ValueError(
+                f"upscale must be 'none', 'auto' or a weights file ({', '.join(WEIGHT_SUFFIXES)})"
+            )
+        return v
 
     @field_validator("voice")
     @classmethod

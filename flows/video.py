@@ -32,8 +32,9 @@ from flows.review import (
     write_preview,
 )
 from flows.spec import VideoSpec, first_error
+from flows.upscale import upscale_materials
 from tasks.files import remove_stale_parts
-from tasks.materials import materials_stage
+from tasks.materials import Materials, materials_stage
 from tasks.narration import narration_stage
 from tasks.publish import (
     Published,
@@ -48,13 +49,23 @@ from tasks.subtitles import Subtitles, resolve_font, subtitles_stage
 from tasks.terms import social_stage, terms_stage
 from tasks.text import count_words
 from tasks.timings import Narration
+from tasks.upscale import weight_files
 
 STAGES = ["script", "terms", "narration", "materials", "subtitles", "render", "publish"]
+UPSCALE_AFTER = "materials"  # with `upscale` set, the upscale stage comes next
 PARTIAL_STAGES = {
     "audio": ["script", "narration", "publish"],
     "subtitles": ["script", "narration", "subtitles", "publish"],
 }
 Output = Literal["video", "audio", "subtitles"]
+
+
+def stages_for(spec: VideoSpec) -> list[str]:
+    """The stages a video run of this spec goes through, in order."""
+    if spec.upscale == "none":
+        return list(STAGES)
+    at = STAGES.index(UPSCALE_AFTER) + 1
+    return [*STAGES[:at], "upscale", *STAGES[at:]]
 
 
 class StageRecord(BaseModel):
@@ -78,6 +89,13 @@ class MaterialOut(BaseModel):
     license_url: str | None = None
     author: str | None = None
     page_url: str | None = None
+
+
+class UpscaleSummary(BaseModel):
+    clips: int
+    models: list[str]
+    device: str
+    where: str  # "pool gpu" or "in-process"
 
 
 class VideoResult(BaseModel):
@@ -109,6 +127,7 @@ class VideoResult(BaseModel):
     warnings: list[str]
     spec: dict[str, Any]
     review_note: str | None = None  # what the reviewer said, when it was reviewed
+    upscaled: UpscaleSummary | None = None  # with `upscale` set and footage to upscale
 
 
 def preflight(spec: VideoSpec) -> None:
@@ -119,6 +138,11 @@ def preflight(spec: VideoSpec) -> None:
         make_script(spec.topic, spec.script, spec.language)  # word limit, speakable text
     pick_music(spec.music, spec.effective_seed())
     resolve_font(spec.subtitles.font, spec.script or spec.topic)
+    if spec.upscale not in ("none", "auto"):
+        folder = get_settings().upscale.weights_dir
+        if not (folder / spec.upscale).is_file():
+            found = ", ".join(p.name for p in weight_files(folder)) or "none"
+            raise BadInput(f"no weights file {spec.upscale!r} in {folder} (found: {found})")
 
 
 class Rejected(BaseModel):
@@ -408,7 +432,7 @@ def _make_video(
     spec: VideoSpec, target: Path, reporter: RunReporter | None
 ) -> VideoResult | Rejected:
     seed = spec.effective_seed()
-    run = _Runner(STAGES, reporter)
+    run = _Runner(stages_for(spec), reporter)
 
     llm = llm_fingerprint()
     script = _script(run, spec, llm)
@@ -433,6 +457,9 @@ def _make_video(
         fps=spec.fps,
         providers=get_settings().materials.providers,
     )
+    upscaled = None
+    if spec.upscale != "none":
+        materials, upscaled = _upscale(run, spec, materials)
     subtitles = _subtitles(run, spec, narration, script)
     music = pick_music(spec.music, seed)
     # Every render option is a VideoSpec field of the same name, except the frame size.
@@ -507,6 +534,7 @@ def _make_video(
         flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None,
         stages=run.records,
         review_note=note,
+        upscaled=upscaled,
         warnings=script.warnings
         + terms.warnings
         + narration.warnings
@@ -517,6 +545,38 @@ def _make_video(
     write_manifest(target, result)
     _report(result, words=count_words(script.text))
     return result
+
+
+def _upscale(
+    run: _Runner, spec: VideoSpec, materials: Materials
+) -> tuple[Materials, UpscaleSummary | None]:
+    """Footage smaller than the frame, upscaled (on the gpu pool when it has a worker)."""
+    run.progress.started("upscale")
+    start = time.perf_counter()
+    try:
+        upscaled, report = upscale_materials(materials, spec.size, spec.upscale)
+    except BadInput as exc:
+        raise BadInput(f"upscale: {exc}") from None
+    except StageError:
+        raise
+    except Exception as exc:
+        raise StageError(f"upscale stage failed: {exc}") from exc
+    cached = report is None or report.cached == len(report.clips)
+    run.add("upscale", "Cached" if cached else "Completed", round(time.perf_counter() - start, 3))
+    if report is None:
+        return upscaled, None
+    create_table_artifact(
+        key="video-upscale",
+        description=f"Upscaled clips ({report.device}, {report.where})",
+        table=[
+            {"clip": c.source.name, "model": c.model, "size": f"{c.width}×{c.height}"}
+            for c in report.clips
+        ],
+    )
+    summary = UpscaleSummary(
+        clips=len(report.clips), models=report.models, device=report.device, where=report.where
+    )
+    return upscaled, summary
 
 
 def _review(

@@ -304,7 +304,10 @@ def check_run_forms(prefect_url: str, shots: Path) -> None:
     from .browser import browser
 
     deployments = httpx.post(f"{prefect_url}/api/deployments/filter", json={}, timeout=10).json()
-    assert {d["name"] for d in deployments} >= {"video", "audio", "subtitles", "batch"}
+    assert {d["name"] for d in deployments} >= {"video", "audio", "subtitles", "batch", "upscale"}
+    assert next(d for d in deployments if d["name"] == "upscale")["work_pool_name"] == "gpu"
+    # The upscale deployment's parameters (clips and a model) come from video runs, not a form.
+    deployments = [d for d in deployments if d["name"] != "upscale"]
     stored = next(d for d in deployments if d["name"] == "video")
     props = stored["parameter_openapi_schema"]["definitions"]["VideoSpec"]["properties"]
     assert list(props)[0] != "topic"  # JSONB reorders keys: the form must not follow them

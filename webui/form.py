@@ -14,7 +14,7 @@ from webui.i18n import t
 # Groups as users know them (and as `mpt make --help` shows them).
 GROUPS: list[tuple[str, list[str]]] = [
     ("group.frame", ["aspect", "resolution", "fps", "fit", "background", "background_color"]),
-    ("group.footage", ["clip_duration", "clip_speed", "concat", "video_count"]),
+    ("group.footage", ["clip_duration", "clip_speed", "upscale", "concat", "video_count"]),
     ("group.transitions", ["transition", "transition_duration"]),
     ("group.voice", ["voice", "speech_rate", "voice_volume", "sentence_pause"]),
     ("group.subtitles", ["subtitles"]),

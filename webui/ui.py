@@ -101,12 +101,15 @@ def stage_lines(task: dict[str, Any], seen: dict[str, float]) -> list[str]:
     holds when the page first saw each stage start."""
     current = task.get("stage")
     done = task.get("state") == "completed"
-    at = STAGES.index(current) if current in STAGES else (len(STAGES) if done else -1)
+    stages = STAGES
+    if current == "upscale" or (task.get("spec") or {}).get("upscale", "none") != "none":
+        stages = [*STAGES[:4], "upscale", *STAGES[4:]]  # after materials, as the flow runs it
+    at = stages.index(current) if current in stages else (len(stages) if done else -1)
     lines = []
-    for i, stage in enumerate(STAGES):
+    for i, stage in enumerate(stages):
         name = t("stage." + stage)
         if done or i < at:
-            later = STAGES[i + 1] if i + 1 < len(STAGES) else "end"
+            later = stages[i + 1] if i + 1 < len(stages) else "end"
             start, end = seen.get(stage), seen.get(later)
             took = f" — {end - start:.1f} s" if start is not None and end is not None else ""
             lines.append(f":material/check_circle: {name}{took}")
