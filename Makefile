@@ -58,7 +58,7 @@ lint:
 format:
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
-bench: $(STAMP) system-deps services
+bench: $(STAMP) $(UPSCALE_STAMP) system-deps services
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python bench/cold.py
 	$(BIN)/python bench/backgrounds.py
@@ -68,6 +68,7 @@ bench: $(STAMP) system-deps services
 	$(BIN)/python bench/render.py --long 180
 	$(BIN)/python bench/api_load.py
 	$(BIN)/python bench/mcp_load.py
+	$(BIN)/python bench/upscale.py
 
 clean:
 	rm -rf output .pytest_cache

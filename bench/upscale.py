@@ -218,7 +218,7 @@ def run(args: argparse.Namespace) -> list[dict]:
                 "case": f"{case.width}x{case.height} x{case.scale}",
                 "precision": up.info.precision,
                 "gmacs_per_frame": round(macs / 1e9, 1),
-                "limit_fps": round(limit, 1),
+                "limit_fps": float(f"{limit:.3g}"),
                 "model_fps": round(fps, 2),
                 "model_of_limit": round(fps / limit, 3) if limit else None,
             }
