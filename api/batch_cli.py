@@ -60,6 +60,9 @@ def batch(
             server.wait()
         except RuntimeError as exc:
             raise fail(str(exc), code=1) from None
+        from blocks.storage import ensure_result_block
+
+        ensure_result_block()  # with S3 storage, before any run persists a result there
         report = _run(campaign, as_json)
     except (KeyboardInterrupt, Exception) as exc:
         if interrupted_flag.is_set():

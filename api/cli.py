@@ -224,6 +224,17 @@ def _validated_spec(script: str | None, script_file: Path | None, **fields: obje
         raise fail(first_error(exc)) from None
 
 
+def _storage_ready() -> None:
+    """With S3 storage, the results block saved before any run needs it."""
+    from blocks.errors import StageError, TransientError
+    from blocks.storage import ensure_result_block
+
+    try:
+        ensure_result_block()
+    except (StageError, TransientError, ValueError) as exc:
+        raise fail(f"storage: {exc}", code=1) from None
+
+
 def _run(spec: object, out: Path | None, as_json: bool, server: TemporaryPrefectAPI) -> None:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -240,6 +251,7 @@ def _run(spec: object, out: Path | None, as_json: bool, server: TemporaryPrefect
         server.wait()
     except RuntimeError as exc:
         raise fail(str(exc), code=1) from None
+    _storage_ready()
 
     console = Console(stderr=True)
     with Progress(
@@ -281,7 +293,7 @@ def _run(spec: object, out: Path | None, as_json: bool, server: TemporaryPrefect
                 str(exc).splitlines()[0] if str(exc) else type(exc).__name__, code=1
             ) from None
 
-    manifest = json.loads(Path(result.video).with_name("manifest.json").read_text())
+    manifest = result.model_dump(mode="json")  # what manifest.json holds
     if as_json:
         sys.stdout.write(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
         return

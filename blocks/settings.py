@@ -135,6 +135,43 @@ class ApiSettings(BaseModel):
         return value
 
 
+class StorageSettings(BaseModel):
+    """Where stage results, stage files and finished videos live beyond this machine."""
+
+    url: str = Field(
+        "file://",
+        description="file:// (local folders: the work dir and the output root) or "
+        "s3://bucket/prefix (S3, MinIO, R2) through prefect-aws.",
+    )
+    endpoint_url: str | None = Field(
+        None, description="An S3-compatible server's address (MinIO, R2); unset: AWS."
+    )
+    region: str | None = Field(None, description="The bucket's region; unset: boto3's.")
+    access_key_id: str | None = Field(None, description="Unset: the AWS credential chain.")
+    secret_access_key: SecretStr | None = None
+    proxy: bool = Field(
+        False,
+        description="The facade streams objects through itself instead of redirecting to "
+        "a presigned URL (for a bucket browsers cannot reach).",
+    )
+    block: str = Field(
+        "mpt-storage",
+        description="Name of the S3Bucket block that Prefect results persist to; made from "
+        "these settings (or saved in the Prefect UI under this name with `keep_block`).",
+    )
+    keep_block: bool = Field(
+        False, description="Use the saved block as it is instead of saving these settings."
+    )
+    timeout_s: float = Field(30, gt=0, description="Connect and read timeout per request.")
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if not (value.startswith("file://") or value.startswith("s3://")) or value == "s3://":
+            raise ValueError("storage URL must be file://... or s3://bucket/prefix")
+        return value
+
+
 class UpscaleSettings(BaseModel):
     """Neural upscaling of small materials (VideoSpec `upscale`)."""
 
@@ -223,6 +260,7 @@ class Settings(BaseSettings):
     )
     api: ApiSettings = Field(default_factory=ApiSettings)
     upscale: UpscaleSettings = Field(default_factory=UpscaleSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
 
     work_dir: Path = Field(
         default_factory=_default_work_dir,

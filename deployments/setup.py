@@ -58,6 +58,9 @@ def main() -> None:
     if not os.environ.get("PREFECT_API_URL"):
         sys.exit("error: set PREFECT_API_URL to the Prefect server (make stack does)")
     asyncio.run(create_pools())
+    from blocks.storage import ensure_result_block
+
+    ensure_result_block()  # with S3 storage: the block every run's results go to
     deploy()
     print(
         "work pools cpu, gpu and batch; deployments video/video, video/audio, "

@@ -35,6 +35,7 @@ from pydantic import BaseModel
 from blocks.catalog import PAUSE_EXPIRED
 from blocks.errors import BadInput
 from blocks.settings import get_settings
+from blocks.storage import result_storage
 from flows.campaign import Campaign, RowProblem, validate_rows
 from flows.progress import notify, row_scope
 from flows.spec import VideoSpec, first_error
@@ -192,7 +193,7 @@ class _BatchCatalog:
             self.reporter.close()
 
 
-@flow(name="batch", log_prints=True, validate_parameters=True)
+@flow(name="batch", log_prints=True, validate_parameters=True, result_storage=result_storage())
 def batch_flow(campaign: Campaign) -> BatchReport:
     """Make every row of a campaign; rows that fail are reported, the others are made."""
     here = not deployment.get_id()

@@ -12,6 +12,7 @@ from prefect import flow
 
 from blocks.errors import StageError
 from blocks.settings import get_settings
+from blocks.storage import result_storage
 from tasks.materials import Materials
 from tasks.upscale_stage import UpscaleJob, UpscaleReport, apply, plan, upscale_jobs
 
@@ -20,7 +21,13 @@ log = logging.getLogger(__name__)
 DEPLOYMENT = "upscale/upscale"
 
 
-@flow(name="upscale", log_prints=True, validate_parameters=True, persist_result=True)
+@flow(
+    name="upscale",
+    log_prints=True,
+    validate_parameters=True,
+    persist_result=True,
+    result_storage=result_storage(),
+)
 def upscale_flow(jobs: list[UpscaleJob], model: str = "auto") -> UpscaleReport:
     """Upscale clips with `model` ('auto' or a weights file's name) on this worker's device."""
     return upscale_jobs(jobs, model, where=f"pool {get_settings().upscale.pool}")
@@ -30,11 +37,10 @@ def pool_online(pool: str) -> bool:
     """Whether a worker of `pool` has sent a heartbeat lately (Prefect marks it ONLINE)."""
     if not pool:
         return False
+    import httpx
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.objects import WorkerStatus
     from prefect.exceptions import ObjectNotFound
-
-    import httpx
 
     try:
         with get_client(sync_client=True) as client:

@@ -19,10 +19,12 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.runtime import deployment, flow_run
 from pydantic import BaseModel
 
+from blocks import storage
 from blocks.catalog import RunReporter
 from blocks.errors import BadInput, StageError
 from blocks.llm import configured_llm, llm_fingerprint
 from blocks.settings import get_settings
+from blocks.storage import result_storage
 from flows.progress import Progress
 from flows.review import (
     ReviewDecision,
@@ -41,10 +43,12 @@ from tasks.publish import (
     PublishedNarration,
     publish_narration_stage,
     publish_stage,
+    upload_stage,
     write_manifest,
 )
 from tasks.render import RenderOptions, RenderResult, pick_music, render_stage
 from tasks.script import Script, make_script, script_stage
+from tasks.shared_files import restore
 from tasks.subtitles import Subtitles, resolve_font, subtitles_stage
 from tasks.terms import social_stage, terms_stage
 from tasks.text import count_words
@@ -247,8 +251,13 @@ class _Runner:
             result = state.result()
             cached, refreshed = state.name == "Cached", False
             if cached and not _intact(result):
-                state = task.with_options(refresh_cache=True)(**kwargs, return_state=True)
-                result, cached, refreshed = state.result(), False, True
+                # Made on another machine: its files come from storage, if they are there.
+                restored = restore(result)
+                if restored is not None and _intact(restored):
+                    result = restored
+                else:
+                    state = task.with_options(refresh_cache=True)(**kwargs, return_state=True)
+                    result, cached, refreshed = state.result(), False, True
         except BadInput as exc:
             raise BadInput(f"{name}: {exc}") from None
         except Exception as exc:
@@ -288,7 +297,13 @@ def _relative_paths(files: dict[str, str | None]) -> dict[str, str]:
     return out
 
 
-@flow(name="video", log_prints=True, validate_parameters=True, persist_result=True)
+@flow(
+    name="video",
+    log_prints=True,
+    validate_parameters=True,
+    persist_result=True,
+    result_storage=result_storage(),
+)
 def video_flow(
     spec: VideoSpec, out_dir: str | None = None, output: Output = "video"
 ) -> VideoResult | NarrationResult | Rejected:
@@ -315,6 +330,8 @@ def video_flow(
             files = {"audio": result.audio, "srt": result.subtitles_srt}
         files |= {"ass": result.subtitles_ass, "script": result.script_txt}
         files["manifest"] = str(target / "manifest.json")
+        if storage.enabled():
+            result = _to_storage(result, files, target)
         if reporter:
             note = result.review_note if isinstance(result, VideoResult) else None
             reporter.completed(str(target), _relative_paths(files), result.duration_s, note)
@@ -326,6 +343,25 @@ def video_flow(
     finally:
         if reporter:
             reporter.close()
+
+
+def _to_storage(
+    result: VideoResult | NarrationResult, files: dict[str, str | None], target: Path
+) -> VideoResult | NarrationResult:
+    """The published files uploaded; the manifest (uploaded last) names their objects."""
+    made = [f for name, f in files.items() if f and name != "manifest"]
+    urls = upload_stage(files=made, out_dir=str(target))
+    update: dict[str, Any] = {}
+    for name in ("video", "audio", "subtitles_srt", "subtitles_ass", "script_txt"):
+        value = getattr(result, name, None)
+        if value:
+            update[name] = urls.get(value, value)
+    if isinstance(result, VideoResult):
+        update["videos"] = [urls.get(v, v) for v in result.videos]
+    result = result.model_copy(update=update)
+    write_manifest(target, result)
+    upload_stage(files=[files["manifest"]], out_dir=str(target))
+    return result
 
 
 def _script(run: _Runner, spec: VideoSpec, llm: list[str]) -> Script:

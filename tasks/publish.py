@@ -6,8 +6,10 @@ import json
 import logging
 from pathlib import Path
 
+from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
+from blocks import storage
 from tasks.files import copy_atomic, sha256_file, write_text_atomic
 from tasks.render import RenderResult
 from tasks.script import Script
@@ -109,6 +111,34 @@ def write_manifest(out_dir: Path, manifest: BaseModel) -> Path:
     return write_text_atomic(
         out_dir / "manifest.json", json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     )
+
+
+def upload_published(files: list[Path], out_dir: Path) -> dict[str, str]:
+    """With S3 storage, the published files go up under `<prefix>/<path under the output
+    root>` (a service run's folder is its task id); returns each file's s3:// URL by path.
+    Each object appears only once whole, and the caller names them nowhere before this
+    returns."""
+    if not storage.enabled():
+        return {}
+    urls = {}
+    for path in files:
+        key = storage.output_key(path) or storage.location().key(out_dir.name, path.name)
+        storage.upload(path, key, _media_type(path))
+        urls[str(path)] = storage.url_of(key)
+    log.info("uploaded %d published file(s) to %s", len(urls), storage.location().bucket)
+    return urls
+
+
+def _media_type(path: Path) -> str:
+    import mimetypes
+
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+@stage("upload", cache_policy=NO_CACHE, persist_result=False)
+def upload_stage(files: list[str], out_dir: str) -> dict[str, str]:
+    # Not cached: the objects are checked by their upload, not by a record of it.
+    return upload_published([Path(f) for f in files], Path(out_dir))
 
 
 @stage("publish")

@@ -6,6 +6,7 @@ Kept thin on purpose: each stage module holds a plain function that does the wor
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,9 @@ from pydantic import BaseModel
 
 from blocks.errors import TransientError
 from blocks.settings import get_settings
+from blocks.storage import result_storage
 from tasks.files import sha256_file
+from tasks.shared_files import share
 
 # Connection-level faults any client library may raise; provider clients map HTTP 429/5xx
 # to TransientError themselves.
@@ -113,6 +116,8 @@ def stage(name: str, **options: Any) -> Callable[[Callable[..., Any]], Task]:
     settings = get_settings()
     defaults: dict[str, Any] = {
         "name": name,
+        # With S3 storage, results go to its saved block: any worker finds them.
+        "result_storage": result_storage(),
         "cache_policy": STAGE_CACHE,
         "persist_result": True,
         "retries": settings.retries,
@@ -122,7 +127,19 @@ def stage(name: str, **options: Any) -> Callable[[Callable[..., Any]], Task]:
         "retry_jitter_factor": 0.5,
         "retry_condition_fn": retry_on_transient,
     }
-    return task(**(defaults | options))
+
+    def decorate(fn: Callable[..., Any]) -> Task:
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            result = fn(*args, **kwargs)
+            # With S3 storage the files go up inside the task: a storage fault is retried
+            # like any transient one, and the result is saved only once its files are there.
+            share(result)
+            return result
+
+        return task(**(defaults | options))(run)
+
+    return decorate
 
 
 def stage_dir(stage_name: str, *key_parts: Any) -> Path:

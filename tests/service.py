@@ -188,3 +188,54 @@ def _answers(httpx, url: str) -> bool:  # noqa: ANN001
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+S3RVER = REPO / ".test-deps" / "node_modules" / "s3rver" / "bin" / "s3rver.js"
+S3_BUCKET = "mpt"
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> Iterator[str]:
+    """s3rver (npm; a test emulator of the S3 protocol, not a store for real use) on a free
+    port with bucket `mpt`; its address. Keys: S3RVER / S3RVER."""
+    import shutil
+
+    import httpx
+
+    node = shutil.which("node")
+    if node is None or not S3RVER.is_file():
+        pytest.fail("s3rver is missing: run deployments/install-test-deps.sh")
+    port = free_port()
+    data = tmp_path_factory.mktemp("s3rver")
+    proc = subprocess.Popen(
+        [node, str(S3RVER), "-d", str(data), "-a", "127.0.0.1", "-p", str(port), "-s"]
+        + ["--configure-bucket", S3_BUCKET],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(up, timeout_s=30, interval_s=0.1)
+        yield url
+    finally:
+        stop_process_group(proc)
+
+
+def s3_env(endpoint: str, prefix: str) -> dict[str, str]:
+    """The MPT_STORAGE__* variables of S3 storage on the test server under `prefix`."""
+    return {
+        "MPT_STORAGE__URL": f"s3://{S3_BUCKET}/{prefix}",
+        "MPT_STORAGE__ENDPOINT_URL": endpoint,
+        "MPT_STORAGE__REGION": "us-east-1",
+        "MPT_STORAGE__ACCESS_KEY_ID": "S3RVER",
+        "MPT_STORAGE__SECRET_ACCESS_KEY": "S3RVER",
+        "MPT_STORAGE__BLOCK": f"mpt-{prefix}",
+    }

@@ -8,14 +8,18 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 
 from api.auth import Viewer
 from api.routes.tasks import ERRORS
 from api.schemas import Problem
 from api.services import Services, services
+from blocks import storage
 from blocks.catalog import Principal, get_video
+from blocks.errors import StageError, TransientError
+from blocks.settings import get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["files"])
 Svc = Annotated[Services, Depends(services)]
@@ -40,22 +44,76 @@ def resolve_under(root: Path, file_path: str) -> Path | None:
     return real
 
 
+async def _check_owner(top: str, who: Principal, svc: Services) -> None:
+    """A file belongs to the task whose folder holds it; only its owner (or an admin) sees it."""
+    if who.role == "admin":
+        return
+    try:
+        task_id = UUID(top)
+    except ValueError:
+        raise HTTPException(404, "no such file") from None
+    async with svc.pool.connection() as conn:
+        row = await get_video(conn, task_id)
+    if row is None or row.owner != who.owner:
+        raise HTTPException(404, "no such file")
+
+
 async def _file(file_path: str, who: Principal, svc: Services) -> Path:
     real = resolve_under(svc.output_root, file_path)
     if real is None:
         raise HTTPException(404, "no such file")
-    if who.role != "admin":
-        # A file belongs to the task whose folder holds it.
-        top = real.relative_to(svc.output_root).parts[0]
-        try:
-            task_id = UUID(top)
-        except ValueError:
-            raise HTTPException(404, "no such file") from None
-        async with svc.pool.connection() as conn:
-            row = await get_video(conn, task_id)
-        if row is None or row.owner != who.owner:
-            raise HTTPException(404, "no such file")
+    await _check_owner(real.relative_to(svc.output_root).parts[0], who, svc)
     return real
+
+
+async def _object(file_path: str, who: Principal | None, svc: Services) -> str:
+    """The object key a request names, with the same rules as for files: no absolute path,
+    no `..`, no NUL or backslash; it must exist."""
+    relative = storage.safe_key(file_path)
+    if relative is None:
+        raise HTTPException(404, "no such file")
+    if who is not None:
+        await _check_owner(relative.split("/", 1)[0], who, svc)
+    key = storage.location().key(relative)
+    if await run_in_threadpool(_head, key) is None:
+        raise HTTPException(404, "no such file")
+    return key
+
+
+def _head(key: str) -> dict | None:
+    try:
+        return storage.head(key)
+    except TransientError as exc:
+        raise HTTPException(503, f"{exc}; try again later") from None
+    except StageError as exc:
+        raise HTTPException(502, str(exc)) from None
+
+
+def _from_storage(key: str, request: Request, download: bool) -> Response:
+    """A redirect to a presigned URL (the object store serves Range itself), or the object
+    streamed through with MPT_STORAGE__PROXY."""
+    name = PurePosixPath(key).name
+    media = _media_type(Path(name))
+    if not get_settings().storage.proxy:
+        ttl = get_settings().api.signed_url_ttl_s
+        url = storage.presign(key, ttl, filename=name if download else None, media_type=media)
+        return RedirectResponse(url, status_code=307)
+    try:
+        obj, chunks = storage.iter_object(key, request.headers.get("range"))
+    except TransientError as exc:
+        raise HTTPException(503, f"{exc}; try again later") from None
+    except StageError as exc:
+        if "InvalidRange" in str(exc):
+            raise HTTPException(416, "range not satisfiable") from None
+        raise HTTPException(502, str(exc)) from None
+    headers = {"Accept-Ranges": "bytes", "Content-Length": str(obj["ContentLength"])}
+    if obj.get("ContentRange"):
+        headers["Content-Range"] = obj["ContentRange"]
+    disposition = "attachment" if download else "inline"
+    headers["Content-Disposition"] = f'{disposition}; filename="{name}"'
+    status = 206 if obj.get("ContentRange") else 200
+    body = chunks if request.method != "HEAD" else iter(())
+    return StreamingResponse(body, status_code=status, media_type=media, headers=headers)
 
 
 def _media_type(path: Path) -> str:
@@ -64,8 +122,11 @@ def _media_type(path: Path) -> str:
 
 @router.get("/stream/{file_path:path}", responses=ERRORS | {416: {"description": "Bad range"}})
 @router.head("/stream/{file_path:path}", include_in_schema=False)
-async def stream(file_path: str, who: Viewer, svc: Svc) -> FileResponse:
-    """A published file, inline, with HTTP Range (206 partial content, 416 out of range)."""
+async def stream(file_path: str, who: Viewer, svc: Svc, request: Request) -> Response:
+    """A published file, inline, with HTTP Range (206 partial content, 416 out of range);
+    with S3 storage, a redirect to the object's presigned URL."""
+    if storage.enabled():
+        return _from_storage(await _object(file_path, who, svc), request, download=False)
     real = await _file(file_path, who, svc)
     return FileResponse(real, media_type=_media_type(real), content_disposition_type="inline")
 
@@ -79,12 +140,15 @@ async def signed(
     svc: Svc,
     expires: Annotated[int, Query(description="Unix time the link ends.")],
     signature: Annotated[str, Query(max_length=100)],
+    request: Request,
     download: Annotated[bool, Query(description="As an attachment, with its name.")] = False,
-) -> FileResponse:
+) -> Response:
     """A published file through a signed link (from a task's `signed_urls`), no key needed:
     Range works; an expired or altered link answers 403."""
     if not svc.signer.valid(file_path, expires, signature):
         raise HTTPException(403, "this link has expired or was altered")
+    if storage.enabled():
+        return _from_storage(await _object(file_path, None, svc), request, download=download)
     real = resolve_under(svc.output_root, file_path)
     if real is None:
         raise HTTPException(404, "no such file")
@@ -95,7 +159,9 @@ async def signed(
 
 @router.get("/download/{file_path:path}", responses=ERRORS)
 @router.head("/download/{file_path:path}", include_in_schema=False)
-async def download(file_path: str, who: Viewer, svc: Svc) -> FileResponse:
+async def download(file_path: str, who: Viewer, svc: Svc, request: Request) -> Response:
     """A published file as an attachment (Content-Disposition with its name)."""
+    if storage.enabled():
+        return _from_storage(await _object(file_path, who, svc), request, download=True)
     real = await _file(file_path, who, svc)
     return FileResponse(real, media_type=_media_type(real), filename=real.name)
