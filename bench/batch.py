@@ -106,13 +106,17 @@ def ceiling_cpu(videos: list[tuple[int, int, float]]) -> float:
     return total
 
 
-def run_local(tmp: Path) -> tuple[float, float, list[tuple[int, int, float]]]:
+def run_local(
+    tmp: Path, extra_env: dict[str, str] | None = None
+) -> tuple[float, float, list[tuple[int, int, float]]]:
+    """`mpt batch` of the campaign; `extra_env` adds settings (bench/storage.py: S3)."""
     tmp.mkdir(parents=True)
     rows = tmp / "rows.jsonl"
     rows.write_text("".join(json.dumps({"script": s}) + "\n" for s in scripts()))
     defaults = tmp / "defaults.json"
     defaults.write_text(json.dumps(DEFAULTS))
     env = os.environ | {"MPT_WORK_DIR": str(tmp / "work"), "PREFECT_HOME": str(tmp / "home")}
+    env |= extra_env or {}
     env.pop("PREFECT_API_URL", None)
     out = tmp / "out"
     start = time.perf_counter()
@@ -132,7 +136,8 @@ def run_local(tmp: Path) -> tuple[float, float, list[tuple[int, int, float]]]:
         sys.exit(f"mpt batch failed: {stderr[-500:]}")
     report = json.loads(stdout)
     assert report["counts"] == {"completed": ROWS}, report["counts"]
-    return wall, mem, _sizes(Path(r["video"]) for r in report["rows"])
+    # The local copies (with S3 storage the report names objects).
+    return wall, mem, _sizes(sorted(out.rglob("video.mp4")))
 
 
 def _sizes(videos: object) -> list[tuple[int, int, float]]:

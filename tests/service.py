@@ -75,7 +75,7 @@ def deployed(catalog_url: str) -> str:
     return url
 
 
-def start_worker(pool: str = "cpu", **extra_env: str) -> subprocess.Popen:
+def start_worker(pool: str = "cpu", limit: int | None = None, **extra_env: str) -> subprocess.Popen:
     env = (
         os.environ
         | {
@@ -86,7 +86,8 @@ def start_worker(pool: str = "cpu", **extra_env: str) -> subprocess.Popen:
         | extra_env
     )
     return subprocess.Popen(
-        [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"],
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"]
+        + (["--limit", str(limit)] if limit else []),
         env=env,
         cwd=REPO,
         stdout=subprocess.DEVNULL,

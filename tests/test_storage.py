@@ -241,3 +241,174 @@ def test_a_second_machine_reuses_stages_by_fetching_their_files(s3, tmp_path):
 
 def _results(machine: Path) -> dict[str, str]:
     return {"PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(machine / "work" / "results")}
+
+
+# --- two workers that share no disk, a batch through the API, one killed mid-row ---------------
+
+
+def _engine_pids(worker: int) -> list[int]:
+    """The flow-run processes (python -m prefect.engine) a worker started: its descendants."""
+    parents, commands = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            commands[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+    found = []
+    for pid, command in commands.items():
+        up, seen = pid, 0
+        while up in parents and up != worker and seen < 50:
+            up, seen = parents[up], seen + 1
+        if up == worker and pid != worker and b"prefect.engine" in command:
+            found.append(pid)
+    return found
+
+
+MID_ROW = {"materials", "subtitles", "render"}
+
+
+def _flow_run_of(pid: int) -> str | None:
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for entry in env:
+        if entry.startswith(b"PREFECT__FLOW_RUN_ID="):
+            return entry.split(b"=", 1)[1].decode()
+    return None
+
+
+def test_two_workers_without_a_shared_disk_share_a_batch(s3, deployed, tmp_path):
+    import signal
+
+    from api.app import create_app
+    from blocks import storage
+    from blocks.processes import pid_alive
+    from blocks.storage import ensure_result_block
+
+    from .service import SPEC, cancel_open_runs, start_worker, stop_process_group, wait_for
+
+    ensure_result_block()
+    cancel_open_runs()
+    machines = [tmp_path / f"machine-{i}" for i in (1, 2)]
+    envs = [
+        s3 | {"MPT_WORK_DIR": str(m / "work"), "MPT_OUTPUT_ROOT": str(m / "out")} | _results(m)
+        for m in machines
+    ]
+    # One row at a time each, as two small machines would take them.
+    workers = [start_worker("cpu", limit=1, **env) for env in envs]
+    row = {k: v for k, v in SPEC.items() if k != "script"}
+    headers = key("creator")
+    try:
+        with TestClient(create_app(prefect_api_url=deployed), follow_redirects=False) as app:
+            csv = "script\n" + "".join(
+                f"Machine row {i} goes to S3. It is short.\n" for i in range(6)
+            )
+            r = app.post(
+                "/api/v1/batches",
+                files={"file": ("rows.csv", csv.encode(), "text/csv")},
+                data={"defaults": json.dumps(row), "name": "no-shared-disk"},
+                headers=headers,
+            )
+            assert r.status_code == 202, r.text
+            batch = r.json()["batch_id"]
+
+            # Machine 1 goes down the way systemd or Kubernetes stop one, once it has made a
+            # row and is past the narration of another: the worker is frozen (it takes no new
+            # row), the run in flight gets SIGTERM (Prefect's engine records it Crashed),
+            # then the worker gets SIGTERM too.
+            def busy() -> int | None:
+                items = app.get(f"/api/v1/batches/{batch}", headers=headers).json()["items"]
+                by_task = {i["task_id"]: i for i in items}
+                made = any(
+                    i["state"] == "completed"
+                    and (machines[0] / "out" / i["task_id"] / "video.mp4").is_file()
+                    for i in items
+                )
+                for pid in _engine_pids(workers[0].pid) if made else []:
+                    task = _flow_run_of(pid)
+                    if task not in by_task:
+                        continue
+                    now = app.get(f"/api/v1/tasks/{task}", headers=headers).json()
+                    if now["state"] == "running" and now.get("stage") in MID_ROW:
+                        return pid
+                return None
+
+            engine = wait_for(busy, timeout_s=240, interval_s=0.2)
+            killed = _flow_run_of(engine)
+            os.kill(workers[0].pid, signal.SIGSTOP)
+            os.kill(engine, signal.SIGTERM)
+            wait_for(lambda: not pid_alive(engine), timeout_s=60)  # a zombie counts as gone
+            os.killpg(workers[0].pid, signal.SIGTERM)
+            os.kill(workers[0].pid, signal.SIGCONT)
+            workers[0].wait(timeout=60)
+
+            def ended() -> dict | None:
+                body = app.get(f"/api/v1/batches/{batch}", headers=headers).json()
+                final = sum(body["counts"].get(s, 0) for s in ("completed", "failed", "cancelled"))
+                return body if final == 6 else None
+
+            try:
+                body = wait_for(ended, timeout_s=120, interval_s=1)
+            except AssertionError:
+                body = app.get(f"/api/v1/batches/{batch}", headers=headers).json()
+                from prefect import get_client
+
+                with get_client(sync_client=True) as client:
+                    states = [
+                        client.read_flow_run(uuid.UUID(i["task_id"])).state.name
+                        for i in body["items"]
+                    ]
+                raise AssertionError(
+                    [(i["state"], i["error"], i["task_id"]) for i in body["items"]], states
+                ) from None
+            completed = {i["task_id"] for i in body["items"] if i["state"] == "completed"}
+            lost = [i for i in body["items"] if i["state"] != "completed"]
+            # Only the row machine 1 was making is lost, and it says so.
+            assert [(i["task_id"], i["state"]) for i in lost] == [(killed, "failed")]
+
+            # That row, made again, is made by machine 2 from what machine 1 had finished.
+            for item in lost:
+                again = app.post(
+                    "/api/v1/videos", json=row | {"script": item["topic"]}, headers=headers
+                )
+                assert again.status_code == 202, again.text
+                task = again.json()["task_id"]
+                done = wait_for(
+                    lambda t=task: (
+                        app.get(f"/api/v1/tasks/{t}", headers=headers).json()["state"]
+                        == "completed"
+                        or None
+                    ),
+                    timeout_s=180,
+                    interval_s=1,
+                )
+                assert done
+                manifest = _get(app, f"/api/v1/stream/{task}/manifest.json", headers).json()
+                finished_before = {"script", "terms", "narration"}
+                states = {k: v["state"] for k, v in manifest["stages"].items()}
+                assert {states[k] for k in finished_before} == {"Cached"}, states
+                completed.add(task)
+
+            made = [{p.parent.name for p in (m / "out").glob("*/video.mp4")} for m in machines]
+            assert made[0] and made[1], made  # both machines made rows
+            assert not made[0] & made[1]  # none twice
+            assert made[0] | made[1] == completed
+            for task in completed:  # each from the bucket, through the facade
+                video = _get(app, f"/api/v1/stream/{task}/video.mp4", headers)
+                assert video.content[4:8] == b"ftyp"
+                key_ = storage.location().key(task, "video.mp4")
+                assert storage.head(key_)["ContentLength"] == len(video.content)
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                stop_process_group(w)
+
+
+def _get(app: TestClient, url: str, headers: dict) -> httpx.Response:
+    r = app.get(url, headers=headers)
+    assert r.status_code == 307, (url, r.status_code, r.text[:200])
+    got = httpx.get(r.headers["location"])
+    assert got.status_code == 200
+    return got
