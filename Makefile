@@ -69,6 +69,7 @@ bench: $(STAMP) $(UPSCALE_STAMP) system-deps services
 	$(BIN)/python bench/api_load.py
 	$(BIN)/python bench/mcp_load.py
 	$(BIN)/python bench/upscale.py
+	$(BIN)/python bench/storage.py --batch
 
 clean:
 	rm -rf output .pytest_cache
