@@ -15,8 +15,8 @@ import typer
 
 from api.clikit import fail
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm", ".nut")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")  # H.264 in each
+IMAGE_SUFFIXES = (".png",)
 
 
 def upscale(
@@ -47,6 +47,8 @@ def upscale(
         _one(src, dst, folder, model, scale, device, as_json)
     except (BadInput, StageError) as exc:
         raise fail(str(exc)) from None
+    except OSError as exc:  # DST unwritable, disk full
+        raise fail(f"cannot write {dst}: {exc.strerror or exc}", code=1) from None
 
 
 def _list(folder: Path, device: str, as_json: bool) -> None:

@@ -290,7 +290,10 @@ def upload_work_files(paths: list[Path]) -> int:
         key = work_key(path)
         if key is None or not path.is_file():
             continue
-        info = head(key)
+        try:
+            info = head(key)
+        except StorageError:  # without s3:ListBucket a missing key answers 403: upload it
+            info = None
         if info is not None and info.get("ContentLength") == path.stat().st_size:
             continue
         upload(path, key)

@@ -10,10 +10,11 @@ import logging
 
 from prefect import flow
 
-from blocks.errors import StageError
+from blocks.errors import StageError, TransientError
 from blocks.settings import get_settings
 from blocks.storage import result_storage
 from tasks.materials import Materials
+from tasks.shared_files import restore
 from tasks.upscale_stage import UpscaleJob, UpscaleReport, apply, plan, upscale_jobs
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,16 @@ DEPLOYMENT = "upscale/upscale"
     result_storage=result_storage(),
 )
 def upscale_flow(jobs: list[UpscaleJob], model: str = "auto") -> UpscaleReport:
-    """Upscale clips with `model` ('auto' or a weights file's name) on this worker's device."""
-    return upscale_jobs(jobs, model, where=f"pool {get_settings().upscale.pool}")
+    """Upscale clips with `model` ('auto' or a weights file's name) on this worker's device.
+    With S3 storage the clips come from the bucket when this machine does not have them, and
+    each report names the clip as the video's machine knows it."""
+    local = [restore(job) or job for job in jobs]
+    report = upscale_jobs(local, model, where=f"pool {get_settings().upscale.pool}")
+    original = {str(mine.path): job.path for mine, job in zip(local, jobs, strict=True)}
+    clips = [
+        c.model_copy(update={"source": original.get(str(c.source), c.source)}) for c in report.clips
+    ]
+    return report.model_copy(update={"clips": clips})
 
 
 def pool_online(pool: str) -> bool:
@@ -55,16 +64,38 @@ def pool_online(pool: str) -> bool:
 
 
 def upscale_materials(
-    materials: Materials, size: tuple[int, int], model: str
+    materials: Materials, size: tuple[int, int], model: str, fit: str = "cover"
 ) -> tuple[Materials, UpscaleReport | None]:
     """The materials with every clip smaller than the frame upscaled; None when no clip
     needed it."""
-    jobs = plan(materials, size)
+    jobs = plan(materials, size, fit)
     if not jobs:
         return materials, None
     pool = get_settings().upscale.pool
-    report = _on_pool(jobs, model, pool) if pool_online(pool) else upscale_jobs(jobs, model)
+    if pool_online(pool):
+        report = _on_pool(jobs, model, pool)
+        report = _restored(report) or report  # made on another machine: its files from S3
+    else:
+        report = upscale_jobs(jobs, model)
     return apply(materials, report), report
+
+
+def _restored(report: UpscaleReport) -> UpscaleReport | None:
+    try:
+        return restore(report)
+    except (StageError, TransientError) as exc:
+        raise StageError(f"the upscaled clips are not readable from storage: {exc}") from None
+
+
+def _cancel(run_id: object) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelling
+
+    try:
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(run_id, Cancelling(), force=True)
+    except Exception as exc:  # noqa: BLE001 - the timeout is what the user hears of
+        log.warning("could not cancel the upscale run %s: %s", run_id, exc)
 
 
 def _on_pool(jobs: list[UpscaleJob], model: str, pool: str) -> UpscaleReport:
@@ -85,6 +116,7 @@ def _on_pool(jobs: list[UpscaleJob], model: str, pool: str) -> UpscaleReport:
         return upscale_jobs(jobs, model)
     state = run.state
     if state is None or not state.is_final():
+        _cancel(run.id)
         raise StageError(
             f"the upscale run on pool {pool} did not finish within "
             f"{get_settings().upscale.timeout_s:.0f} s (MPT_UPSCALE__TIMEOUT_S)"

@@ -7,6 +7,7 @@ the service's narration-only and narration + subtitles requests.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from pydantic import BaseModel
 
 from blocks import storage
 from blocks.catalog import RunReporter
-from blocks.errors import BadInput, StageError
+from blocks.errors import BadInput, StageError, TransientError
 from blocks.llm import configured_llm, llm_fingerprint
 from blocks.settings import get_settings
 from blocks.storage import result_storage
@@ -34,7 +35,7 @@ from flows.review import (
     write_preview,
 )
 from flows.spec import VideoSpec, first_error
-from flows.upscale import upscale_materials
+from flows.upscale import pool_online, upscale_materials
 from tasks.files import remove_stale_parts
 from tasks.materials import Materials, materials_stage
 from tasks.narration import narration_stage
@@ -55,6 +56,7 @@ from tasks.text import count_words
 from tasks.timings import Narration
 from tasks.upscale import weight_files
 
+log = logging.getLogger(__name__)
 STAGES = ["script", "terms", "narration", "materials", "subtitles", "render", "publish"]
 UPSCALE_AFTER = "materials"  # with `upscale` set, the upscale stage comes next
 PARTIAL_STAGES = {
@@ -142,7 +144,8 @@ def preflight(spec: VideoSpec) -> None:
         make_script(spec.topic, spec.script, spec.language)  # word limit, speakable text
     pick_music(spec.music, spec.effective_seed())
     resolve_font(spec.subtitles.font, spec.script or spec.topic)
-    if spec.upscale not in ("none", "auto"):
+    if spec.upscale not in ("none", "auto") and not pool_online(get_settings().upscale.pool):
+        # Upscaled here: the weights must be here (a gpu worker checks its own folder).
         folder = get_settings().upscale.weights_dir
         if not (folder / spec.upscale).is_file():
             found = ", ".join(p.name for p in weight_files(folder)) or "none"
@@ -252,7 +255,11 @@ class _Runner:
             cached, refreshed = state.name == "Cached", False
             if cached and not _intact(result):
                 # Made on another machine: its files come from storage, if they are there.
-                restored = restore(result)
+                try:
+                    restored = restore(result)
+                except (StageError, TransientError) as exc:
+                    log.warning("%s: cached files not fetched from storage (%s)", name, exc)
+                    restored = None
                 if restored is not None and _intact(restored):
                     result = restored
                 else:
@@ -590,7 +597,7 @@ def _upscale(
     run.progress.started("upscale")
     start = time.perf_counter()
     try:
-        upscaled, report = upscale_materials(materials, spec.size, spec.upscale)
+        upscaled, report = upscale_materials(materials, spec.size, spec.upscale, spec.fit.value)
     except BadInput as exc:
         raise BadInput(f"upscale: {exc}") from None
     except StageError:

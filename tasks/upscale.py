@@ -43,8 +43,10 @@ log = logging.getLogger(__name__)
 # SwinIR's call of torch.meshgrid warns of a future change, meant for its authors, not users.
 warnings.filterwarnings("ignore", message="torch.meshgrid", category=UserWarning)
 
-WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
+# Not .pt: spandrel loads those as TorchScript (torch.jit.load), outside the allow-list.
+WEIGHT_SUFFIXES = (".pth", ".ckpt", ".safetensors")
 Precision = Literal["fp16", "bf16", "fp32"]
+COPYABLE_AUDIO = {"aac", "mp3", "ac3", "eac3", "opus", "alac"}
 # The architectures tested here, by spandrel's id, and what users call them.
 KNOWN = {
     "ESRGAN": "Real-ESRGAN (RRDBNet)",
@@ -72,6 +74,7 @@ class VideoIn(BaseModel):
     height: int
     fps: str  # a rational as ffmpeg prints it: 30/1, 30000/1001
     has_audio: bool
+    audio_codec: str | None = None
     image: bool = False  # a still: one frame in, one PNG out
 
 
@@ -163,6 +166,9 @@ def load_model(path: Path, device: Any = None) -> Upscaler:
             "damaged or truncated: " if isinstance(exc, OSError | RuntimeError | EOFError) else ""
         )
         raise BadInput(f"{name} is not a readable weights file ({what}{first[:200]})") from None
+    except Exception as exc:  # noqa: BLE001 - safetensors' and spandrel's own errors
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BadInput(f"{name} is not a readable weights file ({first[:200]})") from None
     if not isinstance(descriptor, spandrel.ImageModelDescriptor) or descriptor.purpose != "SR":
         raise BadInput(
             f"{name} is a {descriptor.architecture.name} model for "
@@ -197,16 +203,10 @@ def list_models(folder: Path, device: Any = None) -> list[ModelInfo | str]:
     found: list[ModelInfo | str] = []
     for path in weight_files(folder):
         try:
-            found.append(load_model(path, device or _cpu()).info)
+            found.append(load_model(path, device or pick_device("cpu")).info)
         except BadInput as exc:
             found.append(str(exc))
     return found
-
-
-def _cpu() -> Any:
-    import torch
-
-    return torch.device("cpu")
 
 
 # --- the model on a batch ----------------------------------------------------------------
@@ -345,7 +345,6 @@ def stream(
     writer.start()
     copy_stream = torch.cuda.Stream() if cuda else None
     frames = 0
-    tiled = tile is not None
     start = time.perf_counter()
     try:
         while (item := in_filled.get()) is not None:
@@ -365,7 +364,7 @@ def stream(
                 copied.record(copy_stream)
             else:
                 x = buf[:count]
-            y, tiled = _upscale_fitting(up, x, tile if tiled else None)
+            y, tile = _upscale_fitting(up, x, tile)
             out = out_free.get()
             if isinstance(out, BaseException):
                 raise StageError(f"the encoder stopped taking frames ({out})")
@@ -385,25 +384,29 @@ def stream(
         out_done.put(None)
         writer.join()
         reader.join(timeout=5)
-    return StreamStats(frames, time.perf_counter() - start, batch, tiled)
+    return StreamStats(frames, time.perf_counter() - start, batch, tile is not None)
 
 
-def _upscale_fitting(up: Upscaler, x: Any, tile: int | None) -> tuple[Any, bool]:
-    """Whole frames while the device holds them; on running out of memory, tiles of half
-    the size each time."""
+def _upscale_fitting(up: Upscaler, x: Any, tile: int | None) -> tuple[Any, int | None]:
+    """Whole frames while the device holds them; on running out of memory, one frame at a
+    time, then tiles of half the size each time down to 64 px. Returns the output and the
+    tile it took, which the next batches keep (so they do not run out of memory again)."""
     import torch
 
     while True:
         try:
-            return run_batch(up, x, tile), tile is not None
+            if x.shape[0] > 1 and tile is None:
+                return run_batch(up, x), None
+            parts = [run_batch(up, x[i : i + 1], tile) for i in range(x.shape[0])]
+            return (parts[0] if len(parts) == 1 else torch.cat(parts)), tile
         except torch.cuda.OutOfMemoryError:
             if up.device.type != "cuda":
                 raise
             torch.cuda.empty_cache()
+            if tile == 64:
+                raise StageError("the upscale model does not fit on the device") from None
             tile = max(64, (tile or max(x.shape[1], x.shape[2])) // 2)
             log.warning("frames do not fit on the device: tiles of %d px", tile)
-            if tile == 64 and x.shape[0] == 1:
-                raise StageError("the upscale model does not fit on the device") from None
 
 
 def _batch_for(up: Upscaler, width: int, height: int) -> int:
@@ -427,24 +430,31 @@ def probe_video(path: Path) -> VideoIn:
     info = probe(path)
     if info.kind == "audio":
         raise BadInput(f"{path.name} has no video to upscale")
-    fps = "1/1"
+    fps, turned = "1/1", False
     if info.kind == "video":
-        fps = _exact_rate(path) or str(Fraction(info.fps).limit_denominator(1001))
+        rate, turned = _rate_and_rotation(path)
+        fps = rate or str(Fraction(info.fps).limit_denominator(1001))
     return VideoIn(
-        width=info.width,
-        height=info.height,
+        # ffmpeg decodes a clip with a 90° rotation tag upright: its frames come turned.
+        width=info.height if turned else info.width,
+        height=info.width if turned else info.height,
         fps=fps,
         has_audio=info.audio_codec is not None,
+        audio_codec=info.audio_codec,
         image=info.kind == "image",
     )
 
 
-def _exact_rate(path: Path) -> str | None:
+def _rate_and_rotation(path: Path) -> tuple[str | None, bool]:
+    """The exact average frame rate, and whether the first frame is turned by 90°."""
     import av
 
     with av.open(str(path)) as container:
-        rate = container.streams.video[0].average_rate
-    return f"{rate.numerator}/{rate.denominator}" if rate else None
+        stream = container.streams.video[0]
+        rate = stream.average_rate
+        frame = next(container.decode(stream), None)
+        rotation = int(getattr(frame, "rotation", 0) or 0) if frame is not None else 0
+    return (f"{rate.numerator}/{rate.denominator}" if rate else None), abs(rotation) % 180 == 90
 
 
 def upscale_file(
@@ -471,7 +481,10 @@ def upscale_file(
         encode += ["-frames:v", "1", *(encoder or ["-c:v", "png"])]
     else:
         if info.has_audio:
-            encode += ["-i", str(src), "-map", "0:v", "-map", "1:a:0", "-c:a", "copy"]
+            # Copied where the container takes it as it is; PCM, Vorbis and the like to AAC.
+            copy = info.audio_codec in COPYABLE_AUDIO or _muxer(dst) in ("matroska", "nut")
+            encode += ["-i", str(src), "-map", "0:v", "-map", "1:a:0"]
+            encode += ["-c:a", "copy"] if copy else ["-c:a", "aac", "-b:a", "192k"]
         encode += encoder or [
             *("-c:v", "libx264", "-preset", "veryfast", "-crf", "18"),
             *("-pix_fmt", "yuv420p", "-movflags", "+faststart"),
@@ -484,17 +497,20 @@ def upscale_file(
         ):
             try:
                 stats = stream(up, dec.stdout, enc.stdin, w, h, batch, tile, on_frames)
-            except (BrokenPipeError, StageError) as exc:
+            except StageError as exc:  # the model's side (out of memory, ...)
+                enc.kill()
+                raise StageError(f"upscaling {src.name} failed: {exc}") from None
+            except (BrokenPipeError, OSError) as exc:
                 enc.kill()
                 raise StageError(f"upscaling {src.name} failed: {_why(enc, exc)}") from None
             finally:
                 if enc.stdin and not enc.stdin.closed:
                     with contextlib.suppress(BrokenPipeError):
                         enc.stdin.close()
-            if enc.wait() != 0:
-                raise StageError(f"encoding the upscaled {src.name} failed: {_why(enc, None)}")
             if dec.wait() != 0:
                 raise StageError(f"decoding {src.name} failed: {_why(dec, None)}")
+            if enc.wait() != 0:
+                raise StageError(f"encoding the upscaled {src.name} failed: {_why(enc, None)}")
         if stats.frames == 0:
             raise StageError(f"{src.name} gave no frames to upscale")
     return stats
@@ -526,23 +542,32 @@ def _hwaccels(exe: str) -> frozenset[str]:
 
 
 def _muxer(dst: Path) -> str:
-    return {".png": "image2", ".jpg": "image2", ".mkv": "matroska", ".nut": "nut"}.get(
+    return {".png": "image2", ".mkv": "matroska", ".nut": "nut", ".mov": "mov"}.get(
         dst.suffix.lower(), "mp4"
     )
 
 
 def _why(proc: subprocess.Popen, exc: BaseException | None) -> str:
-    err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+    err = ""
+    if proc.stderr is not None:
+        proc.stderr.seek(0)
+        err = proc.stderr.read().decode(errors="replace").strip()
     return err.splitlines()[-1] if err else str(exc or f"exit {proc.returncode}")
 
 
 class _process:
-    """An ffmpeg child tied to this process (it dies with us), killed if left running."""
+    """An ffmpeg child tied to this process (it dies with us), killed if left running. Its
+    stderr goes to a temporary file: a pipe nobody reads while frames flow could fill up
+    with decode warnings and stall it."""
 
     def __init__(self, args: list[str], **kwargs: Any) -> None:
+        import tempfile
+
         from blocks.processes import spawn
 
-        self.proc = spawn(args, stderr=subprocess.PIPE, **kwargs)
+        self.err = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
+        self.proc = spawn(args, stderr=self.err, **kwargs)
+        self.proc.stderr = self.err  # what _why reads
 
     def __enter__(self) -> subprocess.Popen:
         return self.proc
@@ -554,3 +579,8 @@ class _process:
             self.proc.kill()
         self.proc.wait()
         reap(self.proc)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        self.err.close()

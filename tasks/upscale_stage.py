@@ -10,6 +10,8 @@ choice: see flows/upscale.py.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import logging
 import math
 import time
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+import tasks.upscale as upscale_engine
 from blocks.errors import BadInput, StageError
 from blocks.settings import get_settings
 from tasks.materials import Materials
@@ -39,6 +42,9 @@ class UpscaleJob(BaseModel):
     height: int
     scale: int  # 2 or 4: the smallest factor that reaches the frame
     frames: int  # for the time estimate on the CPU
+
+    def files(self) -> list[Path]:
+        return [self.path]
 
 
 class UpscaledClip(BaseModel):
@@ -66,14 +72,16 @@ class UpscaleReport(BaseModel):
         return [c.path for c in self.clips]
 
 
-def plan(materials: Materials, size: tuple[int, int]) -> list[UpscaleJob]:
-    """Each clip file smaller than the frame (drawn backgrounds are drawn at any size)."""
+def plan(materials: Materials, size: tuple[int, int], fit: str = "cover") -> list[UpscaleJob]:
+    """Each clip file smaller than the frame (drawn backgrounds are drawn at any size): with
+    `cover` it must fill the frame, with `contain` fit inside it."""
     width, height = size
     jobs, seen = [], set()
     for clip in materials.clips:
         if clip.recipe is not None or clip.path in seen:
             continue
-        need = max(width / max(clip.width, 1), height / max(clip.height, 1))
+        ratios = (width / max(clip.width, 1), height / max(clip.height, 1))
+        need = max(ratios) if fit == "cover" else min(ratios)
         if need <= 1.0:
             continue
         seen.add(clip.path)
@@ -163,10 +171,14 @@ def upscale_clip(clip: Path, weights: Path) -> UpscaledClip:
     )
 
 
+# The engine lives in its own module: its source is part of each upscale's key.
+ENGINE = hashlib.sha256(inspect.getsource(upscale_engine).encode()).hexdigest()[:16]
+
+
 @stage("upscale")
-def upscale_clip_stage(clip: Path, weights: Path) -> UpscaledClip:
-    # Keyed by the clip's and the weights' content (not the device: CUDA or CPU make the
-    # same picture, within rounding).
+def upscale_clip_stage(clip: Path, weights: Path, engine: str = ENGINE) -> UpscaledClip:
+    # Keyed by the clip's and the weights' content and the engine's source (not the device:
+    # CUDA or CPU make the same picture, within rounding).
     return upscale_clip(clip, weights)
 
 

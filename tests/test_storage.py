@@ -163,6 +163,8 @@ def test_the_facade_redirects_to_presigned_urls_with_range(facade, stored):
     headers = key("viewer", "s3-owner")
     r = facade.get(f"/api/v1/stream/{task}/video.mp4", headers=headers)
     assert r.status_code == 307
+    head = facade.head(f"/api/v1/stream/{task}/video.mp4", headers=headers)
+    assert head.status_code == 200 and head.headers["content-length"] == str(len(data))
     part = httpx.get(r.headers["location"], headers={"Range": "bytes=100-199"})
     assert part.status_code == 206 and part.content == data[100:200]
     assert part.headers["content-type"] == "video/mp4"

@@ -196,6 +196,44 @@ def test_a_file_that_is_no_video_fails_cleanly(weights, tmp_path):
     assert not (tmp_path / "o.mp4").exists() and not list(tmp_path.glob(".*part*"))
 
 
+def test_a_rotated_phone_clip_comes_out_upright(weights, clip, tmp_path):
+    rotated = tmp_path / "phone.mp4"
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-display_rotation", "90", "-i", str(clip), "-c", "copy"]
+        + [str(rotated)],
+        check=True,
+    )
+    info = probe_video(rotated)
+    assert (info.width, info.height) == (54, 96)  # as ffmpeg decodes it: turned upright
+    out = tmp_path / "out.mp4"
+    stats = upscale_file(load_model(weights / "compact-x2.pth", CPU), rotated, out)
+    assert (media(out)["width"], media(out)["height"]) == (108, 192) and stats.frames == 60
+
+
+def test_pcm_sound_is_encoded_where_mp4_cannot_copy_it(weights, tmp_path):
+    src = tmp_path / "pcm.mov"
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=64x36:r=10:d=1"]
+        + ["-f", "lavfi", "-i", "sine=d=1", "-c:v", "libx264", "-c:a", "pcm_s16le"]
+        + ["-shortest", str(src)],
+        check=True,
+    )
+    out = tmp_path / "out.mp4"
+    upscale_file(load_model(weights / "compact-x2.pth", CPU), src, out)
+    assert media(out)["audio_codec"] == "aac" and media(out)["width"] == 128
+
+
+def test_contain_upscales_only_what_does_not_fit_inside_the_frame(tmp_path):
+    from tasks.materials import Clip, Materials
+    from tasks.upscale_stage import plan
+
+    wide = make_video(tmp_path / "wide.mp4", size="640x360", seconds=1)
+    clips = [Clip(path=wide, kind="video", width=640, height=360, duration_s=1, source="local")]
+    materials = Materials(clips=clips, timelines=[[0]])
+    assert [j.scale for j in plan(materials, (540, 540), "cover")] == [2]  # 360 → 540 high
+    assert plan(materials, (540, 540), "contain") == []  # 640 wide already fills 540
+
+
 # --- the command -------------------------------------------------------------------------
 
 

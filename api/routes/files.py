@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Annotated
 from uuid import UUID
@@ -66,7 +67,7 @@ async def _file(file_path: str, who: Principal, svc: Services) -> Path:
     return real
 
 
-async def _object(file_path: str, who: Principal | None, svc: Services) -> str:
+async def _object(file_path: str, who: Principal | None, svc: Services) -> tuple[str, dict]:
     """The object key a request names, with the same rules as for files: no absolute path,
     no `..`, no NUL or backslash; it must exist."""
     relative = storage.safe_key(file_path)
@@ -75,9 +76,10 @@ async def _object(file_path: str, who: Principal | None, svc: Services) -> str:
     if who is not None:
         await _check_owner(relative.split("/", 1)[0], who, svc)
     key = storage.location().key(relative)
-    if await run_in_threadpool(_head, key) is None:
+    info = await run_in_threadpool(_head, key)
+    if info is None:
         raise HTTPException(404, "no such file")
-    return key
+    return key, info
 
 
 def _head(key: str) -> dict | None:
@@ -89,17 +91,32 @@ def _head(key: str) -> dict | None:
         raise HTTPException(502, str(exc)) from None
 
 
-def _from_storage(key: str, request: Request, download: bool) -> Response:
+def _media_type(path: Path) -> str:
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+async def _from_storage(found: tuple[str, dict], request: Request, download: bool) -> Response:
     """A redirect to a presigned URL (the object store serves Range itself), or the object
-    streamed through with MPT_STORAGE__PROXY."""
+    streamed through with MPT_STORAGE__PROXY. HEAD is answered from the object's HEAD."""
+    key, info = found
     name = PurePosixPath(key).name
     media = _media_type(Path(name))
+    disposition = f'{"attachment" if download else "inline"}; filename="{name}"'
+    if request.method == "HEAD":
+        headers = {"Accept-Ranges": "bytes", "Content-Length": str(info["ContentLength"])}
+        return Response(
+            status_code=200,
+            media_type=media,
+            headers=headers | {"Content-Disposition": disposition},
+        )
     if not get_settings().storage.proxy:
         ttl = get_settings().api.signed_url_ttl_s
         url = storage.presign(key, ttl, filename=name if download else None, media_type=media)
         return RedirectResponse(url, status_code=307)
     try:
-        obj, chunks = storage.iter_object(key, request.headers.get("range"))
+        obj, chunks = await run_in_threadpool(
+            storage.iter_object, key, request.headers.get("range")
+        )
     except TransientError as exc:
         raise HTTPException(503, f"{exc}; try again later") from None
     except StageError as exc:
@@ -109,15 +126,16 @@ def _from_storage(key: str, request: Request, download: bool) -> Response:
     headers = {"Accept-Ranges": "bytes", "Content-Length": str(obj["ContentLength"])}
     if obj.get("ContentRange"):
         headers["Content-Range"] = obj["ContentRange"]
-    disposition = "attachment" if download else "inline"
-    headers["Content-Disposition"] = f'{disposition}; filename="{name}"'
+    headers["Content-Disposition"] = disposition
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield from chunks
+        finally:  # the client went away, or all was sent: the connection goes back
+            obj["Body"].close()
+
     status = 206 if obj.get("ContentRange") else 200
-    body = chunks if request.method != "HEAD" else iter(())
-    return StreamingResponse(body, status_code=status, media_type=media, headers=headers)
-
-
-def _media_type(path: Path) -> str:
-    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return StreamingResponse(body(), status_code=status, media_type=media, headers=headers)
 
 
 @router.get("/stream/{file_path:path}", responses=ERRORS | {416: {"description": "Bad range"}})
@@ -126,7 +144,7 @@ async def stream(file_path: str, who: Viewer, svc: Svc, request: Request) -> Res
     """A published file, inline, with HTTP Range (206 partial content, 416 out of range);
     with S3 storage, a redirect to the object's presigned URL."""
     if storage.enabled():
-        return _from_storage(await _object(file_path, who, svc), request, download=False)
+        return await _from_storage(await _object(file_path, who, svc), request, download=False)
     real = await _file(file_path, who, svc)
     return FileResponse(real, media_type=_media_type(real), content_disposition_type="inline")
 
@@ -148,7 +166,7 @@ async def signed(
     if not svc.signer.valid(file_path, expires, signature):
         raise HTTPException(403, "this link has expired or was altered")
     if storage.enabled():
-        return _from_storage(await _object(file_path, None, svc), request, download=download)
+        return await _from_storage(await _object(file_path, None, svc), request, download=download)
     real = resolve_under(svc.output_root, file_path)
     if real is None:
         raise HTTPException(404, "no such file")
@@ -162,6 +180,6 @@ async def signed(
 async def download(file_path: str, who: Viewer, svc: Svc, request: Request) -> Response:
     """A published file as an attachment (Content-Disposition with its name)."""
     if storage.enabled():
-        return _from_storage(await _object(file_path, who, svc), request, download=True)
+        return await _from_storage(await _object(file_path, who, svc), request, download=True)
     real = await _file(file_path, who, svc)
     return FileResponse(real, media_type=_media_type(real), filename=real.name)
