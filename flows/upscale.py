@@ -56,10 +56,9 @@ def pool_online(pool: str) -> bool:
             workers = client.read_workers_for_work_pool(pool)
     except ObjectNotFound:
         return False
-    except httpx.HTTPStatusError as exc:  # the sync client answers a missing pool so
-        if exc.response.status_code == 404:
-            return False
-        raise
+    except (httpx.HTTPError, OSError) as exc:  # no such pool (404), or no API (yet): here
+        log.info("pool %s not asked (%s): upscaling in this process", pool, exc)
+        return False
     return any(w.status == WorkerStatus.ONLINE for w in workers)
 
 
