@@ -321,7 +321,8 @@ async def follow(ctx: Context, task_id: str, task: dict[str, Any]) -> dict[str, 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WAIT_LIMIT_S
     while True:
-        now = (task.get("stage"), task["progress"])
+        # The state too: a task may end at the stage and progress last reported.
+        now = (task.get("stage"), task["progress"], task["state"])
         if now != last:
             stage = task.get("stage") or task["state"]
             await ctx.report_progress(task["progress"], 100, f"{stage}: {task['state']}")

@@ -22,7 +22,6 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
@@ -125,24 +124,34 @@ def result_storage() -> str | None:
     return f"s3-bucket/{get_settings().storage.block}"
 
 
-@lru_cache
+_saved: dict[tuple, str | None] = {}
+
+
 def ensure_result_block() -> str | None:
-    """Save the S3Bucket block results go to (once per process), from the settings; the
-    processes that start runs call this before them (CLI, facade, stack set-up, workers'
-    flows)."""
+    """Save the S3Bucket block results go to, from the settings (once per process, server
+    and settings); what starts runs calls this before them: `mpt make`, `mpt batch`, the
+    stack's set-up (`python -m deployments.setup`)."""
     loc = location()
     if loc is None:
         return None
-    cfg = get_settings().storage
+    from prefect.settings import get_current_settings
     from prefect_aws import S3Bucket
 
-    if cfg.keep_block:
-        S3Bucket.load(cfg.block)  # it must exist: fail here, in one line, if it does not
-        return result_storage()
-    S3Bucket(
-        bucket_name=loc.bucket, bucket_folder=loc.key("results"), credentials=credentials(cfg)
-    ).save(cfg.block, overwrite=True)
-    return result_storage()
+    cfg = get_settings().storage
+    secret = cfg.secret_access_key.get_secret_value() if cfg.secret_access_key else None
+    key = (cfg.url, cfg.endpoint_url, cfg.region, cfg.access_key_id, secret, cfg.block)
+    key += (cfg.keep_block, str(get_current_settings().api.url))
+    if key not in _saved:
+        if cfg.keep_block:
+            S3Bucket.load(cfg.block)  # it must exist: fail here, in one line, if it does not
+        else:
+            S3Bucket(
+                bucket_name=loc.bucket,
+                bucket_folder=loc.key("results"),
+                credentials=credentials(cfg),
+            ).save(cfg.block, overwrite=True)
+        _saved[key] = result_storage()
+    return _saved[key]
 
 
 def classify(exc: BaseException, what: str) -> Exception:
