@@ -19,6 +19,7 @@ the catalog never names half an upload.
 from __future__ import annotations
 
 import logging
+import mimetypes
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ from blocks.settings import StorageSettings, get_settings
 
 log = logging.getLogger(__name__)
 
+# Subtitle types Python's table lacks: the facade and the objects' Content-Type agree.
+mimetypes.add_type("application/x-subrip", ".srt")
+mimetypes.add_type("text/x-ssa", ".ass")
 MULTIPART_MB = 16  # larger files go up in parts of this size, several at once
 
 
@@ -187,6 +191,11 @@ def classify(exc: BaseException, what: str) -> Exception:
     if isinstance(exc, BotoCoreError):
         return TransientError(f"storage fault during {what}: {exc}")
     return exc if isinstance(exc, Exception) else StageError(str(exc))
+
+
+def media_type(path: Path | str) -> str:
+    """A published file's Content-Type, by its name."""
+    return mimetypes.guess_type(Path(path).name)[0] or "application/octet-stream"
 
 
 def upload(path: Path, key: str, content_type: str | None = None) -> None:

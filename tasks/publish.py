@@ -123,16 +123,10 @@ def upload_published(files: list[Path], out_dir: Path) -> dict[str, str]:
     urls = {}
     for path in files:
         key = storage.output_key(path) or storage.location().key(out_dir.name, path.name)
-        storage.upload(path, key, _media_type(path))
+        storage.upload(path, key, storage.media_type(path))
         urls[str(path)] = storage.url_of(key)
     log.info("uploaded %d published file(s) to %s", len(urls), storage.location().bucket)
     return urls
-
-
-def _media_type(path: Path) -> str:
-    import mimetypes
-
-    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
 @stage("upload", cache_policy=NO_CACHE, persist_result=False)

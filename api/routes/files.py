@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mimetypes
 import os
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -21,11 +20,10 @@ from blocks import storage
 from blocks.catalog import Principal, get_video
 from blocks.errors import StageError, TransientError
 from blocks.settings import get_settings
+from blocks.storage import media_type
 
 router = APIRouter(prefix="/api/v1", tags=["files"])
 Svc = Annotated[Services, Depends(services)]
-mimetypes.add_type("application/x-subrip", ".srt")
-mimetypes.add_type("text/x-ssa", ".ass")
 
 
 def resolve_under(root: Path, file_path: str) -> Path | None:
@@ -91,16 +89,12 @@ def _head(key: str) -> dict | None:
         raise HTTPException(502, str(exc)) from None
 
 
-def _media_type(path: Path) -> str:
-    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-
-
 async def _from_storage(found: tuple[str, dict], request: Request, download: bool) -> Response:
     """A redirect to a presigned URL (the object store serves Range itself), or the object
     streamed through with MPT_STORAGE__PROXY. HEAD is answered from the object's HEAD."""
     key, info = found
     name = PurePosixPath(key).name
-    media = _media_type(Path(name))
+    media = media_type(name)
     disposition = f'{"attachment" if download else "inline"}; filename="{name}"'
     if request.method == "HEAD":
         headers = {"Accept-Ranges": "bytes", "Content-Length": str(info["ContentLength"])}
@@ -146,7 +140,7 @@ async def stream(file_path: str, who: Viewer, svc: Svc, request: Request) -> Res
     if storage.enabled():
         return await _from_storage(await _object(file_path, who, svc), request, download=False)
     real = await _file(file_path, who, svc)
-    return FileResponse(real, media_type=_media_type(real), content_disposition_type="inline")
+    return FileResponse(real, media_type=media_type(real), content_disposition_type="inline")
 
 
 @router.get(
@@ -171,8 +165,8 @@ async def signed(
     if real is None:
         raise HTTPException(404, "no such file")
     if download:
-        return FileResponse(real, media_type=_media_type(real), filename=real.name)
-    return FileResponse(real, media_type=_media_type(real), content_disposition_type="inline")
+        return FileResponse(real, media_type=media_type(real), filename=real.name)
+    return FileResponse(real, media_type=media_type(real), content_disposition_type="inline")
 
 
 @router.get("/download/{file_path:path}", responses=ERRORS)
@@ -182,4 +176,4 @@ async def download(file_path: str, who: Viewer, svc: Svc, request: Request) -> R
     if storage.enabled():
         return await _from_storage(await _object(file_path, who, svc), request, download=True)
     real = await _file(file_path, who, svc)
-    return FileResponse(real, media_type=_media_type(real), filename=real.name)
+    return FileResponse(real, media_type=media_type(real), filename=real.name)
