@@ -17,6 +17,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
+from blocks.catalog import CREATED_SQL, QuietWriter, created_args
+
 log = logging.getLogger(__name__)
 
 
@@ -176,33 +178,20 @@ async def delete_campaign(conn: psycopg.AsyncConnection, name: str) -> None:
 
 
 class BatchReporter:
-    """The batch flow's run as a batch in the catalog: its rows and their tasks, owned by the
-    campaign's owner. Like RunReporter, it never fails the run: a catalog that cannot be
-    reached is logged once and left alone."""
+    """The batch flow's run as a batch in the catalog: its rows and their runs, owned by the
+    campaign's owner. Like RunReporter, it never fails the run."""
 
     def __init__(self, url: str, batch_id: UUID, name: str, owner: str | None, total: int) -> None:
-        self.url, self.batch_id, self.owner = url, batch_id, owner
-        self.conn: psycopg.Connection | None = None
-        self.broken = False
-        self._write(
+        self.batch_id, self.owner = batch_id, owner
+        self.writer = QuietWriter(url)
+        self.writer.write(
             "INSERT INTO mpt_catalog.batches (id, owner, name, flow_run_id, total) "
             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
             (batch_id, owner, name, batch_id, total),
         )
 
-    def _write(self, sql: str, args: tuple[Any, ...]) -> None:
-        if self.broken:
-            return
-        try:
-            if self.conn is None or self.conn.closed:
-                self.conn = psycopg.connect(self.url, connect_timeout=3, autocommit=True)
-            self.conn.execute(sql, args)
-        except psycopg.Error as exc:
-            log.warning("catalog not updated: %s", exc)
-            self.broken = True
-
     def item(self, row: int, task_id: UUID | None, topic: str, error: str | None) -> None:
-        self._write(
+        self.writer.write(
             "INSERT INTO mpt_catalog.batch_items (batch_id, row, task_id, topic, error) "
             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (batch_id, row) DO UPDATE SET "
             "task_id = coalesce(EXCLUDED.task_id, mpt_catalog.batch_items.task_id), "
@@ -210,16 +199,11 @@ class BatchReporter:
             (self.batch_id, row, task_id, topic, error),
         )
 
-    def task(self, task_id: UUID, spec: dict[str, Any], out_dir: str) -> None:
-        """The row's video task, owned by the campaign's owner, before its run reports."""
-        self._write(
-            "INSERT INTO mpt_catalog.videos (flow_run_id, owner, kind, spec, out_dir, batch_id) "
-            "VALUES (%s, %s, 'video', %s, %s, %s) ON CONFLICT (flow_run_id) DO UPDATE SET "
-            "owner = coalesce(mpt_catalog.videos.owner, EXCLUDED.owner), "
-            "batch_id = EXCLUDED.batch_id",
-            (task_id, self.owner, Jsonb(spec), out_dir, self.batch_id),
+    def run(self, run_id: UUID, spec: dict[str, Any], out_dir: str) -> None:
+        """The row's video run, owned by the campaign's owner, before the run reports."""
+        self.writer.write(
+            CREATED_SQL, created_args(run_id, self.owner, "video", spec, out_dir, self.batch_id)
         )
 
     def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
+        self.writer.close()

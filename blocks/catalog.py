@@ -11,6 +11,7 @@ an advisory lock so two processes starting together do not race.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -23,27 +24,16 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
 from blocks.settings import DEFAULT_DATABASE_URL, get_settings
+from spec.runs import ENDED, Kind, RunState
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _LOCK_ID = 0x6D7074  # "mpt": the advisory lock that serialises migrations
 
 Role = Literal["viewer", "creator", "admin"]
-Kind = Literal["video", "audio", "subtitles"]
-RunState = Literal[
-    "queued",
-    "running",
-    "awaiting_review",  # rendered, waiting for a reviewer's decision (the run is suspended)
-    "completed",
-    "failed",
-    "cancelled",
-    "rejected",  # a reviewer rejected it: nothing was published
-    "expired",  # no decision came in MPT_REVIEW_TIMEOUT_H hours
-]
-TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled", "rejected", "expired"})
-# What Prefect says of a run that stayed paused (suspended) past its timeout.
-PAUSE_EXPIRED = "The flow was paused and never resumed."
-# The same, for SQL: a row in one of these states never changes state again.
-ENDED_SQL = "('completed', 'failed', 'cancelled', 'rejected', 'expired')"
+# A row in one of these states never changes state again (for SQL).
+ENDED_SQL = "(" + ", ".join(f"'{state}'" for state in sorted(ENDED)) + ")"
 ROLES: tuple[Role, ...] = ("viewer", "creator", "admin")
 
 
@@ -169,6 +159,29 @@ async def principal_for(conn: psycopg.AsyncConnection, key: str) -> Principal | 
     return Principal(key_id=row[0], owner=row[1], role=row[2]) if row else None
 
 
+# A run just created: its owner, what was asked, where it writes, its batch. The flow may
+# already have reported (a very fast worker): its state stays, and what it could not know
+# (owner, folder, batch) is added; a row that already has an owner keeps it.
+CREATED_SQL = (
+    "INSERT INTO mpt_catalog.videos (flow_run_id, owner, kind, spec, out_dir, batch_id) "
+    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (flow_run_id) DO UPDATE SET "
+    "owner = coalesce(mpt_catalog.videos.owner, EXCLUDED.owner), "
+    "out_dir = coalesce(mpt_catalog.videos.out_dir, EXCLUDED.out_dir), "
+    "batch_id = coalesce(mpt_catalog.videos.batch_id, EXCLUDED.batch_id)"
+)
+
+
+def created_args(
+    flow_run_id: UUID | str,
+    owner: str | None,
+    kind: Kind,
+    spec: dict[str, Any],
+    out_dir: str,
+    batch_id: UUID | None = None,
+) -> tuple[Any, ...]:
+    return (flow_run_id, owner, kind, Jsonb(spec), out_dir, batch_id)
+
+
 async def record_created(
     conn: psycopg.AsyncConnection,
     flow_run_id: UUID,
@@ -178,16 +191,7 @@ async def record_created(
     out_dir: str,
     batch_id: UUID | None = None,
 ) -> None:
-    # The flow may already have reported (a very fast worker): keep its state, add the owner
-    # it could not know. A row that already has an owner keeps it.
-    await conn.execute(
-        "INSERT INTO mpt_catalog.videos (flow_run_id, owner, kind, spec, out_dir, batch_id) "
-        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (flow_run_id) DO UPDATE SET "
-        "owner = coalesce(mpt_catalog.videos.owner, EXCLUDED.owner), "
-        "out_dir = coalesce(mpt_catalog.videos.out_dir, EXCLUDED.out_dir), "
-        "batch_id = coalesce(mpt_catalog.videos.batch_id, EXCLUDED.batch_id)",
-        (flow_run_id, owner, kind, Jsonb(spec), out_dir, batch_id),
-    )
+    await conn.execute(CREATED_SQL, created_args(flow_run_id, owner, kind, spec, out_dir, batch_id))
 
 
 async def get_video(conn: psycopg.AsyncConnection, flow_run_id: UUID) -> VideoRow | None:
@@ -247,7 +251,7 @@ async def set_state(
     duration_s: float | None = None,
 ) -> None:
     """A state learnt from Prefect; a terminal state never goes back."""
-    terminal = state in TERMINAL
+    terminal = state in ENDED
     await conn.execute(
         "UPDATE mpt_catalog.videos SET state = %s, error = coalesce(%s, error), "
         "paths = CASE WHEN %s::jsonb = '{}'::jsonb THEN paths ELSE %s::jsonb END, "
@@ -276,26 +280,17 @@ async def count_by_state(conn: psycopg.AsyncConnection) -> dict[str, int]:
 # --- Sync reports from a running flow -------------------------------------------------------
 
 
-class RunReporter:
-    """Writes a flow run's progress and outcome to its catalog row, from the flow's process.
+class QuietWriter:
+    """Writes to the catalog from a flow's process and never fails the run: a catalog that
+    cannot be reached is logged once and then left alone (the facade reconciles its rows from
+    Prefect's states when they are next read)."""
 
-    Reporting never fails a render: a catalog that cannot be reached is logged once and then
-    left alone (the facade reconciles the row from Prefect's state when it is next read).
-    """
-
-    def __init__(self, flow_run_id: str, kind: Kind, spec: dict[str, Any], url: str) -> None:
-        self.flow_run_id = flow_run_id
+    def __init__(self, url: str) -> None:
         self.url = url
         self.conn: psycopg.Connection | None = None
         self.broken = False
-        self._write(
-            "INSERT INTO mpt_catalog.videos (flow_run_id, kind, spec, state) VALUES (%s, %s, %s, "
-            "'running') ON CONFLICT (flow_run_id) DO UPDATE SET state = 'running' "
-            f"WHERE mpt_catalog.videos.state NOT IN {ENDED_SQL}",
-            (flow_run_id, kind, Jsonb(spec)),
-        )
 
-    def _write(self, sql: str, args: tuple[Any, ...]) -> None:
+    def write(self, sql: str, args: tuple[Any, ...]) -> None:
         if self.broken:
             return
         try:
@@ -303,13 +298,29 @@ class RunReporter:
                 self.conn = psycopg.connect(self.url, connect_timeout=3, autocommit=True)
             self.conn.execute(sql, args)
         except psycopg.Error as exc:
-            import logging
-
-            logging.getLogger(__name__).warning("catalog not updated: %s", exc)
+            log.warning("catalog not updated: %s", exc)
             self.broken = True
 
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
+class RunReporter:
+    """A flow run's progress and outcome, written to its catalog row from the flow's process."""
+
+    def __init__(self, flow_run_id: str, kind: Kind, spec: dict[str, Any], url: str) -> None:
+        self.flow_run_id = flow_run_id
+        self.writer = QuietWriter(url)
+        self.writer.write(
+            "INSERT INTO mpt_catalog.videos (flow_run_id, kind, spec, state) VALUES (%s, %s, %s, "
+            "'running') ON CONFLICT (flow_run_id) DO UPDATE SET state = 'running' "
+            f"WHERE mpt_catalog.videos.state NOT IN {ENDED_SQL}",
+            (flow_run_id, kind, Jsonb(spec)),
+        )
+
     def progress(self, percent: float, stage: str | None) -> None:
-        self._write(
+        self.writer.write(
             "UPDATE mpt_catalog.videos SET progress = %s, stage = coalesce(%s, stage) "
             "WHERE flow_run_id = %s",
             (round(percent, 1), stage, self.flow_run_id),
@@ -318,7 +329,7 @@ class RunReporter:
     def completed(
         self, out_dir: str, paths: dict[str, str], duration_s: float, note: str | None = None
     ) -> None:
-        self._write(
+        self.writer.write(
             "UPDATE mpt_catalog.videos SET state = 'completed', progress = 100, stage = 'publish', "
             "out_dir = %s, paths = %s, duration_s = %s, review_note = coalesce(%s, review_note), "
             "finished_at = now() WHERE flow_run_id = %s",
@@ -327,7 +338,7 @@ class RunReporter:
 
     def awaiting_review(self, out_dir: str, preview: dict[str, str]) -> None:
         """Rendered: the preview's files, until a reviewer decides."""
-        self._write(
+        self.writer.write(
             "UPDATE mpt_catalog.videos SET state = 'awaiting_review', stage = 'review', "
             "out_dir = %s, paths = %s WHERE flow_run_id = %s",
             (out_dir, Jsonb(preview), self.flow_run_id),
@@ -335,19 +346,18 @@ class RunReporter:
 
     def rejected(self, note: str) -> None:
         """A reviewer said no: nothing is published, the preview is gone."""
-        self._write(
+        self.writer.write(
             "UPDATE mpt_catalog.videos SET state = 'rejected', review_note = %s, paths = '{}', "
             "finished_at = now() WHERE flow_run_id = %s",
             (note, self.flow_run_id),
         )
 
     def failed(self, error: str) -> None:
-        self._write(
+        self.writer.write(
             "UPDATE mpt_catalog.videos SET state = 'failed', error = %s, finished_at = now() "
             f"WHERE flow_run_id = %s AND state NOT IN {ENDED_SQL}",
             (error, self.flow_run_id),
         )
 
     def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
+        self.writer.close()

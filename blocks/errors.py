@@ -1,12 +1,12 @@
-"""The two kinds of failure every stage distinguishes.
+"""The kinds of failure every stage distinguishes.
 
 Retrying is only worth it when the same call could succeed a moment later; a bad input
 fails the same way every time, so it must fail at once with a message a user can act on.
 """
 
+from spec.errors import BadInput
 
-class BadInput(ValueError):
-    """The request itself is wrong: never retried; its message is shown to the user as is."""
+__all__ = ["BadInput", "StageError", "TransientError"]
 
 
 class TransientError(RuntimeError):

@@ -32,14 +32,17 @@ from prefect.artifacts import (
 from prefect.runtime import deployment, flow_run
 from pydantic import BaseModel
 
-from blocks.catalog import PAUSE_EXPIRED
 from blocks.errors import BadInput
 from blocks.settings import get_settings
 from blocks.storage import result_storage
-from flows.campaign import Campaign, RowProblem, validate_rows
+from flows.preflight import preflight
 from flows.progress import notify, row_scope
-from flows.spec import VideoSpec, first_error
-from flows.video import Rejected, VideoResult, video_flow
+from flows.runs import NewRun, create_sync, info_of, run_here
+from flows.video import Rejected, VideoResult
+from spec.campaign import Campaign, RowProblem, problems_line, validate_rows
+from spec.errors import first_error
+from spec.runs import ENDED, SETTLED
+from spec.video import VideoSpec
 from tasks.files import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -47,8 +50,8 @@ VIDEO_DEPLOYMENT = "video/video"
 POLL_S = 2.0
 # A row in one of these states is done for the batch (awaiting review counts: its decision
 # completes it later, outside the batch).
-DONE = {"completed", "failed", "cancelled", "rejected", "expired", "awaiting_review", "invalid"}
-FAILED = {"failed", "cancelled", "expired", "invalid"}
+DONE = SETTLED | {"invalid"}
+FAILED = (ENDED - {"completed", "rejected"}) | {"invalid"}
 
 
 class RowResult(BaseModel):
@@ -184,9 +187,9 @@ class _BatchCatalog:
             task = UUID(result.task_id) if result.task_id else None
             self.reporter.item(result.row, task, result.topic, result.error)
 
-    def task(self, task_id: UUID, spec: VideoSpec, out_dir: Path) -> None:
+    def run(self, run_id: UUID, new: NewRun) -> None:
         if self.reporter is not None:
-            self.reporter.task(task_id, spec.model_dump(mode="json"), str(out_dir))
+            self.reporter.run(run_id, new.spec, new.out_dir or "")
 
     def close(self) -> None:
         if self.reporter is not None:
@@ -197,17 +200,9 @@ class _BatchCatalog:
 def batch_flow(campaign: Campaign) -> BatchReport:
     """Make every row of a campaign; rows that fail are reported, the others are made."""
     here = not deployment.get_id()
-    valid, problems = validate_rows(campaign)
-    if here:  # review waits in the service; a local run has no one to wait for it
-        message = "review needs the service (a batch through the API or the deployment)"
-        problems += [
-            RowProblem(row=n, field="review", message=message) for n, s in valid if s.review
-        ]
-        valid = [(n, s) for n, s in valid if not s.review]
+    valid, problems = checked_rows(campaign, service=not here)
     if problems and not campaign.skip_invalid:
-        listed = "; ".join(p.line() for p in problems[:3])
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise BadInput(f"{len(problems)} invalid row(s): {listed}{more}")
+        raise BadInput(problems_line(problems))
     root = campaign_root(campaign)
     root.mkdir(parents=True, exist_ok=True)
     rows = {
@@ -237,6 +232,24 @@ def batch_flow(campaign: Campaign) -> BatchReport:
     report = tracker.report()
     log.info("campaign %s done: %s", campaign.name, report.counts)
     return report
+
+
+def checked_rows(
+    campaign: Campaign, model: type[VideoSpec] = VideoSpec, service: bool = True
+) -> tuple[list[tuple[int, VideoSpec]], list[RowProblem]]:
+    """Each row as a spec checked against this machine (flows.preflight), or its problem, in
+    row order. `service`: the rows will be deployment runs (which may wait for review)."""
+    valid, problems = validate_rows(campaign, model)
+    good = []
+    for number, spec in valid:
+        try:
+            good.append((number, preflight(spec, service=service)))
+        except BadInput as exc:
+            field, _, message = str(exc).partition(": ")
+            if field not in spec.model_fields or not message:
+                field, message = "", str(exc)
+            problems.append(RowProblem(row=number, field=field or None, message=message))
+    return good, sorted(problems, key=lambda p: p.row)
 
 
 def _row_result(number: int, spec: VideoSpec, result: Any, seconds: float) -> RowResult:
@@ -272,7 +285,8 @@ def _run_here(
         with row_scope(number):
             notify("row", "running", 0.0)
             try:
-                result = video_flow(spec, out_dir=str(row_folder(root, number, spec)))
+                out = str(row_folder(root, number, spec))
+                result = run_here(spec, out_dir=out, checked=True)
                 row = _row_result(number, spec, result, time.perf_counter() - start)
             except Exception as exc:  # noqa: BLE001 - one row's failure is that row's
                 row = RowResult(
@@ -303,28 +317,24 @@ def _fan_out(
     them all. The idempotency key makes a retried batch find its rows instead of making
     them twice."""
     from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
 
     parent = flow_run.get_id()
-    tags = ["batch", f"campaign:{campaign.name}"]
-    if campaign.owner:
-        tags.append(f"owner:{campaign.owner}")
     pending: dict[UUID, tuple[int, VideoSpec, float]] = {}
     for number, spec in valid:
-        out = row_folder(root, number, spec)
-        run = run_deployment(
-            VIDEO_DEPLOYMENT,
-            parameters={"spec": spec.model_dump(mode="json"), "out_dir": str(out)},
-            timeout=0,
-            as_subflow=False,  # a row that waits for review must be free to suspend
-            idempotency_key=f"batch:{parent}:{number}",
-            tags=tags,
+        new = NewRun(
+            kind="video",
+            spec=spec.model_dump(mode="json"),
+            owner=campaign.owner,
+            out_dir=str(row_folder(root, number, spec)),
+            campaign=campaign.name,
+            retry=["batch", str(parent), number],
         )
-        tracker.catalog.task(run.id, spec, out)
-        pending[run.id] = (number, spec, time.perf_counter())
+        run_id = create_sync(new)
+        tracker.catalog.run(run_id, new)
+        pending[run_id] = (number, spec, time.perf_counter())
         tracker.started(
             RowResult(
-                row=number, topic=topic_of(spec.model_dump()), state="queued", task_id=str(run.id)
+                row=number, topic=topic_of(spec.model_dump()), state="queued", task_id=str(run_id)
             )
         )
     with get_client(sync_client=True) as client:
@@ -344,24 +354,22 @@ def _fan_out(
 
 def _row_of_run(run: Any, number: int, spec: VideoSpec, start: float) -> RowResult | None:
     """The row's result once its run is done for the batch (None while it is not)."""
-    state = run.state
+    info = info_of(run)
     topic = topic_of(spec.model_dump())
     seconds = round(time.perf_counter() - start, 2)
     base = {"row": number, "topic": topic, "task_id": str(run.id), "seconds": seconds}
-    if state is None:
-        return None
-    if state.is_paused():  # suspended: awaiting review, done for the batch
+    if info.paused:  # suspended, awaiting review: done for the batch
         return RowResult(**base, state="awaiting_review")
-    if not state.is_final():
+    if not info.final:
         return None
-    if state.is_completed():
+    if info.state == "completed":
         try:
-            return _row_result(number, spec, state.result(), seconds)
+            return _row_result(number, spec, run.state.result(), seconds)
         except Exception as exc:  # noqa: BLE001 - the run completed; its result is unreadable
             return RowResult(**base, state="completed", error=f"result unreadable: {exc}")
-    if state.is_cancelled():
-        return RowResult(**base, state="cancelled", error=state.message)
-    if state.message and PAUSE_EXPIRED in state.message:
+    if info.state == "expired":
         return RowResult(**base, state="expired", error="no review decision in time")
-    error = (state.message or state.name or "failed").splitlines()[0][:300]
+    if info.state == "cancelled":
+        return RowResult(**base, state="cancelled", error=info.message)
+    error = (info.message or "failed").splitlines()[0][:300]
     return RowResult(**base, state="failed", error=error)

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from blocks import storage
 from blocks.catalog import RunReporter
 from blocks.errors import BadInput, StageError, TransientError
-from blocks.llm import configured_llm, llm_fingerprint
+from blocks.llm import llm_fingerprint
 from blocks.settings import get_settings
 from blocks.storage import result_storage
 from flows.progress import Progress
@@ -34,8 +34,10 @@ from flows.review import (
     wait_for_decision,
     write_preview,
 )
-from flows.spec import VideoSpec, first_error
-from flows.upscale import pool_online, upscale_materials
+from flows.upscale import upscale_materials
+from spec.errors import first_error
+from spec.runs import Kind, stages_of
+from spec.video import VideoSpec
 from tasks.files import remove_stale_parts
 from tasks.materials import Materials, materials_stage
 from tasks.narration import narration_stage
@@ -47,31 +49,15 @@ from tasks.publish import (
     upload_stage,
     write_manifest,
 )
-from tasks.render import RenderOptions, RenderResult, pick_music, render_stage
-from tasks.script import Script, make_script, script_stage
+from tasks.render import RenderResult, pick_music, render_stage
+from tasks.script import Script, script_stage
 from tasks.shared_files import restore
 from tasks.subtitles import Subtitles, resolve_font, subtitles_stage
 from tasks.terms import social_stage, terms_stage
 from tasks.text import count_words
 from tasks.timings import Narration
-from tasks.upscale import weight_files
 
 log = logging.getLogger(__name__)
-STAGES = ["script", "terms", "narration", "materials", "subtitles", "render", "publish"]
-UPSCALE_AFTER = "materials"  # with `upscale` set, the upscale stage comes next
-PARTIAL_STAGES = {
-    "audio": ["script", "narration", "publish"],
-    "subtitles": ["script", "narration", "subtitles", "publish"],
-}
-Output = Literal["video", "audio", "subtitles"]
-
-
-def stages_for(spec: VideoSpec) -> list[str]:
-    """The stages a video run of this spec goes through, in order."""
-    if spec.upscale == "none":
-        return list(STAGES)
-    at = STAGES.index(UPSCALE_AFTER) + 1
-    return [*STAGES[:at], "upscale", *STAGES[at:]]
 
 
 class StageRecord(BaseModel):
@@ -134,22 +120,6 @@ class VideoResult(BaseModel):
     spec: dict[str, Any]
     review_note: str | None = None  # what the reviewer said, when it was reviewed
     upscaled: UpscaleSummary | None = None  # with `upscale` set and footage to upscale
-
-
-def preflight(spec: VideoSpec) -> None:
-    """Checks that need the environment, done before any work so bad input costs nothing."""
-    if not spec.script and not spec.audio and configured_llm() is None:
-        raise BadInput("no script given and no LLM provider configured")
-    if spec.script:
-        make_script(spec.topic, spec.script, spec.language)  # word limit, speakable text
-    pick_music(spec.music, spec.effective_seed())
-    resolve_font(spec.subtitles.font, spec.script or spec.topic)
-    if spec.upscale not in ("none", "auto") and not pool_online(get_settings().upscale.pool):
-        # Upscaled here: the weights must be here (a gpu worker checks its own folder).
-        folder = get_settings().upscale.weights_dir
-        if not (folder / spec.upscale).is_file():
-            found = ", ".join(p.name for p in weight_files(folder)) or "none"
-            raise BadInput(f"no weights file {spec.upscale!r} in {folder} (found: {found})")
 
 
 class Rejected(BaseModel):
@@ -285,7 +255,7 @@ class _Runner:
             self.progress.finished(name, state, seconds)
 
 
-def _reporter(output: Output, spec: VideoSpec) -> RunReporter | None:
+def _reporter(output: Kind, spec: VideoSpec) -> RunReporter | None:
     """The catalog row of this run, when the service's database is configured."""
     url, run_id = get_settings().database_url, flow_run.get_id()
     if not url or not run_id:
@@ -312,12 +282,14 @@ def _relative_paths(files: dict[str, str | None]) -> dict[str, str]:
     result_storage=result_storage(),
 )
 def video_flow(
-    spec: VideoSpec, out_dir: str | None = None, output: Output = "video"
+    spec: VideoSpec, out_dir: str | None = None, output: Kind = "video"
 ) -> VideoResult | NarrationResult | Rejected:
     """Make one finished short video (or `video_count` variants) from a topic or a script;
     with `output` 'audio' or 'subtitles', only the narration (and its subtitles). With
-    `spec.review`, the rendered video waits for a reviewer before it is published."""
-    preflight(spec)
+    `spec.review`, the rendered video waits for a reviewer before it is published.
+
+    The spec was checked against the machine where the run was created (flows.preflight);
+    a stage that finds something missing here fails with its own reason."""
     if spec.review and output == "video":
         require_service()
     target = Path(out_dir) if out_dir else default_out_dir(spec)
@@ -413,9 +385,9 @@ def _sentences(narration: Narration) -> list[SentenceOut]:
 
 
 def _make_narration(
-    spec: VideoSpec, target: Path, reporter: RunReporter | None, output: Output
+    spec: VideoSpec, target: Path, reporter: RunReporter | None, output: Kind
 ) -> NarrationResult:
-    run = _Runner(PARTIAL_STAGES[output], reporter)
+    run = _Runner(stages_of(output), reporter)
     llm = llm_fingerprint()
     script = _script(run, spec, llm)
     narration = _narration(run, spec, script)
@@ -456,14 +428,14 @@ def _stage_table(stages: dict[str, StageRecord]) -> str:
     return f"| stage | state | seconds |\n|---|---|---|\n{rows}\n"
 
 
-def _report_narration(result: NarrationResult, output: Output) -> None:
+def _report_narration(result: NarrationResult, output: Kind) -> None:
     """The operator's summary of a narration-only (or + subtitles) run in the Prefect UI."""
     files = [result.audio, result.subtitles_srt, result.subtitles_ass]
     create_markdown_artifact(
         key=f"{output}-summary",
         description=result.title,
         markdown=(
-            f"# {result.title}\n\n**Output:** {output} · **Voice:** {result.voice} · "
+            f"# {result.title}\n\n**Kind:** {output} · **Voice:** {result.voice} · "
             f"**Narration:** {result.duration_s:.2f} s\n\n"
             + "".join(f"- `{f}`\n" for f in files if f)
             + f"\n## Script\n\n{result.script}\n\n## Stages\n\n{_stage_table(result.stages)}"
@@ -475,7 +447,7 @@ def _make_video(
     spec: VideoSpec, target: Path, reporter: RunReporter | None
 ) -> VideoResult | Rejected:
     seed = spec.effective_seed()
-    run = _Runner(stages_for(spec), reporter)
+    run = _Runner(stages_of("video", spec.upscale), reporter)
 
     llm = llm_fingerprint()
     script = _script(run, spec, llm)
@@ -505,9 +477,7 @@ def _make_video(
         materials, upscaled = _upscale(run, spec, materials)
     subtitles = _subtitles(run, spec, narration, script)
     music = pick_music(spec.music, seed)
-    # Every render option is a VideoSpec field of the same name, except the frame size.
-    fields = set(RenderOptions.model_fields) - {"size"}
-    opts = RenderOptions(size=spec.size, **spec.model_dump(include=fields))
+    opts = spec.render_options()
     renders = []
     run.progress.parts = spec.video_count
     for i in range(spec.video_count):

@@ -11,8 +11,8 @@ import os
 from functools import lru_cache
 
 from blocks.errors import StageError
+from spec.options import Encoder
 from tasks.media import ffmpeg_encoders, run_ffmpeg
-from tasks.options import Encoder
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from blocks.errors import StageError
+from blocks.errors import BadInput, StageError
 from blocks.settings import get_settings
+from spec.options import Concat
 from tasks.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, probe
-from tasks.options import Concat
 from tasks.stage import stage
 
 log = logging.getLogger(__name__)
@@ -295,6 +295,9 @@ def pick_materials(
     providers: list[str] | None = None,
 ) -> Materials:
     warnings: list[str] = []
+    if materials_dir is not None and not materials_dir.is_dir():
+        # Checked where the run was made; this machine (a worker) may not have it.
+        raise BadInput(f"materials folder does not exist: {materials_dir}")
     providers = ["local"] if providers is None else providers
     stock = fetch_stock(terms, duration_s, size, clip_duration, providers, warnings)
     scanned = scan_folder(materials_dir, warnings) if materials_dir else []

@@ -100,6 +100,17 @@ def get_voice(voice_id: str) -> Voice:
     raise BadInput(f"unknown voice '{voice_id}'; valid voices: {names}")
 
 
+def check_voice(voice_id: str) -> None:
+    """A voice this machine can speak: an offline one it has, or a network engine's (whose
+    provider checks the name when it speaks)."""
+    from blocks.tts import NETWORK_ENGINES
+
+    engine, _, name = voice_id.partition(":")
+    if engine in NETWORK_ENGINES and name.strip():
+        return
+    get_voice(voice_id)
+
+
 _seeding = Lock()
 
 

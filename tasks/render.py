@@ -24,11 +24,12 @@ from pydantic import BaseModel
 
 from blocks.errors import BadInput, StageError
 from blocks.settings import get_settings
+from spec.options import Background, Encoder, Fit, Transition
+from spec.video import RenderOptions
 from tasks.encoders import device_args, pick_encoder, quality_args, upload_filter
 from tasks.files import atomic_path
 from tasks.materials import Clip, Materials
 from tasks.media import AUDIO_SUFFIXES, ffmpeg_log, probe, run_ffmpeg
-from tasks.options import Background, Encoder, Fit, Transition
 from tasks.progress import report_fraction
 from tasks.stage import stage, stage_dir
 from tasks.subtitles import Subtitles
@@ -45,27 +46,6 @@ DUCK = "threshold=0.02:ratio=12:attack=15:release=350:makeup=1"
 # reaches the loudness target leaves little for the true-peak limiter to squash.
 TRUE_PEAK_LIMITER = "alimiter=limit=0.841:attack=5:release=50:level=false"  # -1.5 dBFS
 VOICE_COMPRESSOR = "acompressor=threshold=0.1:ratio=4:attack=5:release=80:makeup=2"
-
-
-class RenderOptions(BaseModel):
-    size: tuple[int, int]
-    fps: int = 30
-    fit: Fit = Fit.cover
-    background: Background = Background.blur
-    background_color: str = "#000000"
-    clip_duration: float = 4.0
-    clip_speed: float = 1.0
-    transition: Transition = Transition.none
-    transition_duration: float = 0.5
-    voice_volume: float = 1.0
-    music_volume: float = 0.2
-    music_fade_out: float = 2.0
-    duck: bool = True
-    loudness: float | None = -14.0
-    tail_s: float = 0.0
-    preset: str = "veryfast"
-    crf: int = 23
-    encoder: Encoder = Encoder.auto
 
 
 class Cut(BaseModel):

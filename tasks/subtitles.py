@@ -19,8 +19,9 @@ from PIL import ImageFont
 from pydantic import BaseModel
 
 from blocks.errors import BadInput
+from spec.options import Position
+from spec.subtitles import SubtitleStyle
 from tasks.files import write_text_atomic
-from tasks.options import Position, SubtitleStyle
 from tasks.stage import stage, stage_dir
 from tasks.text import CJK, join_words
 from tasks.timings import Narration, WordTiming

@@ -37,14 +37,13 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from blocks.errors import BadInput, StageError
+from spec.options import WEIGHT_SUFFIXES
 from tasks.files import atomic_path
 
 log = logging.getLogger(__name__)
 # SwinIR's call of torch.meshgrid warns of a future change, meant for its authors, not users.
 warnings.filterwarnings("ignore", message="torch.meshgrid", category=UserWarning)
 
-# Not .pt: spandrel loads those as TorchScript (torch.jit.load), outside the allow-list.
-WEIGHT_SUFFIXES = (".pth", ".ckpt", ".safetensors")
 Precision = Literal["fp16", "bf16", "fp32"]
 COPYABLE_AUDIO = {"aac", "mp3", "ac3", "eac3", "opus", "alac"}
 # The architectures tested here, by spandrel's id, and what users call them.
