@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	# An empty, migrated Prefect database that mpt's temporary server starts from.
-	$(BIN)/python -m api.tempserver
+	$(BIN)/python -m api.cli.tempserver
 	touch $(STAMP)
 
 $(UPSCALE_STAMP): $(STAMP)

@@ -1,172 +1,246 @@
-"""The one module that knows the facade's URLs and headers: the web UI talks HTTP, nothing else.
+"""The one client of the REST facade: the only code that knows its URLs and headers. The web
+UI, the MCP server and the CLI's service commands all talk to the service through it.
 
-Every call returns the facade's JSON or raises `FacadeError` with its one-line `detail`, so a
-page shows that line and nothing more.
+Every call answers with the facade's own models (`spec.service`) or raises `FacadeError`
+with the facade's one-line `detail` and its status (0 when nothing answered). It imports
+nothing of the project but `spec`, so the web UI stays a pure HTTP client.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Any
+import threading
+from typing import Any, TypeVar
+from uuid import UUID
 
 import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from spec.runs import Kind, RunState
+from spec.service import (
+    BatchCheck,
+    BatchCreated,
+    BatchOut,
+    BatchPage,
+    CampaignIn,
+    CampaignOut,
+    HealthOut,
+    ProviderCheckOut,
+    ReviewIn,
+    RunCreated,
+    RunOut,
+    RunPage,
+    ServiceConfig,
+    UploadOut,
+    VoiceOut,
+    WhoAmI,
+)
 
 DEFAULT_API_URL = "http://127.0.0.1:8080"
+# POST paths of the kinds of run (v1's names).
+CREATE_PATHS: dict[str, str] = {"video": "/videos", "audio": "/audios", "subtitles": "/subtitles"}
+M = TypeVar("M")
 
 
 class FacadeError(Exception):
-    """The facade refused (its one-line reason) or did not answer."""
+    """The facade refused (its one-line reason and HTTP status) or did not answer (status 0)."""
 
     def __init__(self, message: str, status: int = 0) -> None:
         super().__init__(message)
         self.status = status
 
+    @property
+    def bad_input(self) -> bool:
+        """The request was refused for what it asked (not for the service's state)."""
+        return self.status in (400, 404, 409, 413, 422)
 
-def default_api_url() -> str:
-    return os.environ.get("MPT_WEBUI__API_URL", DEFAULT_API_URL).rstrip("/")
+
+def api_url_from_env(variable: str = "MPT_API_URL") -> str:
+    return os.environ.get(variable, DEFAULT_API_URL).rstrip("/")
+
+
+_pool_lock = threading.Lock()
+_pools: dict[float, httpx.Client] = {}
+
+
+def _pool(timeout_s: float) -> httpx.Client:
+    """One connection pool per process (httpx.Client is thread-safe): a new client per call
+    builds its TLS context afresh, 24 ms of CPU each."""
+    with _pool_lock:
+        client = _pools.get(timeout_s)
+        if client is None:
+            limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+            client = _pools[timeout_s] = httpx.Client(timeout=timeout_s, limits=limits)
+        return client
 
 
 class Facade:
-    """The REST facade for one signed-in user (their key stays in this object and the
-    Streamlit session; it is never put in a URL or a log)."""
+    """The REST facade for one caller (their key stays in this object; it is never put in a
+    URL or a log)."""
 
-    def __init__(self, base_url: str, key: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, base_url: str, key: str = "", timeout_s: float = 30.0) -> None:
         self.base = base_url.rstrip("/")
         self.key = key
         self.timeout_s = timeout_s
         self.calls = 0  # requests sent: the tests count them (polling stays under 1 a second)
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _send(
+        self,
+        method: str,
+        url: str,
+        keyed: bool = True,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
         self.calls += 1
+        headers = dict(headers or {})
+        if keyed and self.key:
+            headers["X-API-Key"] = self.key
         try:
-            response = httpx.request(
-                method,
-                f"{self.base}/api/v1{path}",
-                headers={"X-API-Key": self.key},
-                timeout=self.timeout_s,
-                **kwargs,
-            )
+            return _pool(self.timeout_s).request(method, url, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise FacadeError(
                 f"the service at {self.base} did not answer ({type(exc).__name__})"
             ) from None
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, f"{self.base}/api/v1{path}", **kwargs)
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail") or response.reason_phrase
-            except ValueError:
+            except (ValueError, AttributeError):
                 detail = response.text[:200] or response.reason_phrase
             raise FacadeError(str(detail), response.status_code)
-        if not response.content:
-            return None
-        return response.json()
+        return response.json() if response.content else None
+
+    def _as(self, kind: type[M], method: str, path: str, **kwargs: Any) -> M:
+        return TypeAdapter(kind).validate_python(self._json(method, path, **kwargs))
 
     # --- who and what -------------------------------------------------------------------
-    def whoami(self) -> dict[str, Any]:
-        return self._request("GET", "/whoami")
+    def whoami(self) -> WhoAmI:
+        return self._as(WhoAmI, "GET", "/whoami")
 
-    def config(self) -> dict[str, Any]:
-        return self._request("GET", "/config")
+    def config(self) -> ServiceConfig:
+        return self._as(ServiceConfig, "GET", "/config")
 
-    def voices(self) -> list[dict[str, Any]]:
-        return self._request("GET", "/voices")
+    def voices(self) -> list[VoiceOut]:
+        return self._as(list[VoiceOut], "GET", "/voices")
 
-    def health(self) -> dict[str, Any]:
-        """GET /health: 200 or 503, both with the checks."""
+    def health(self) -> HealthOut:
+        """200 or 503, both with the checks; no key needed."""
+        response = self._send("GET", f"{self.base}/api/v1/health", keyed=False)
         try:
-            response = httpx.get(f"{self.base}/api/v1/health", timeout=self.timeout_s)
-        except httpx.HTTPError as exc:
-            raise FacadeError(
-                f"the service at {self.base} did not answer ({type(exc).__name__})"
-            ) from None
-        return response.json()
+            return HealthOut.model_validate(response.json())
+        except ValueError:
+            status = response.status_code
+            raise FacadeError(f"health answered {status}", status) from None
 
-    def providers(self) -> list[dict[str, Any]]:
-        return self._request("GET", "/providers")
+    def providers(self) -> list[ProviderCheckOut]:
+        return self._as(list[ProviderCheckOut], "GET", "/providers")
 
-    # --- tasks --------------------------------------------------------------------------
-    def create(self, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
-        """kind: 'videos', 'audios' or 'subtitles'."""
-        return self._request("POST", f"/{kind}", json=spec)
+    # --- runs ---------------------------------------------------------------------------
+    def create(
+        self, kind: Kind, spec: dict[str, Any], idempotency_key: str | None = None
+    ) -> RunCreated:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return self._as(RunCreated, "POST", CREATE_PATHS[kind], json=spec, headers=headers)
 
-    def task(self, task_id: str) -> dict[str, Any]:
-        return self._request("GET", f"/tasks/{task_id}")
+    def run(self, run_id: UUID | str) -> RunOut:
+        return self._as(RunOut, "GET", f"/tasks/{run_id}")
 
-    def tasks(self, state: str | None = None, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    def runs(self, state: RunState | None = None, limit: int = 50, offset: int = 0) -> RunPage:
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         if state:
             params["state"] = state
-        return self._request("GET", "/tasks", params=params)
+        return self._as(RunPage, "GET", "/tasks", params=params)
 
-    def cancel(self, task_id: str) -> dict[str, Any]:
-        return self._request("DELETE", f"/tasks/{task_id}")
+    def cancel(self, run_id: UUID | str) -> RunCreated:
+        return self._as(RunCreated, "DELETE", f"/tasks/{run_id}")
 
-    def review(self, task_id: str, approved: bool, note: str) -> dict[str, Any]:
-        return self._request(
-            "POST", f"/tasks/{task_id}/review", json={"approved": approved, "note": note}
-        )
+    def review(self, run_id: UUID | str, approved: bool, note: str = "") -> RunOut:
+        body = ReviewIn(approved=approved, note=note).model_dump()
+        return self._as(RunOut, "POST", f"/tasks/{run_id}/review", json=body)
 
-    def upload(self, name: str, data: bytes, folder: str | None = None) -> dict[str, Any]:
+    def upload(self, name: str, data: bytes, folder: str | None = None) -> UploadOut:
         form = {"folder": folder} if folder else {}
-        return self._request("POST", "/uploads", files={"file": (name, data)}, data=form)
+        return self._as(UploadOut, "POST", "/uploads", files={"file": (name, data)}, data=form)
 
     def fetch(self, url: str) -> bytes:
         """A file by its signed URL (absolute, or relative to the facade)."""
-        full = url if url.startswith("http") else f"{self.base}{url}"
-        try:
-            response = httpx.get(full, timeout=self.timeout_s)
-        except httpx.HTTPError as exc:
-            raise FacadeError(f"the service did not answer ({type(exc).__name__})") from None
+        response = self._send("GET", self.absolute(url), keyed=False)
         if response.status_code >= 400:
-            raise FacadeError(f"the file could not be fetched ({response.status_code})")
+            raise FacadeError(
+                f"the file could not be fetched ({response.status_code})", response.status_code
+            )
         return response.content
 
+    def absolute(self, url: str) -> str:
+        """A facade URL as anyone can fetch it (relative ones are the facade's)."""
+        return f"{self.base}{url}" if url.startswith("/") else url
+
     # --- batches and campaigns ----------------------------------------------------------
-    def _rows_request(
-        self, path: str, rows: list[dict] | None, file: tuple[str, bytes] | None, fields: dict
-    ) -> Any:
+    def _rows(
+        self,
+        kind: type[M],
+        path: str,
+        rows: list[dict[str, Any]] | None,
+        file: tuple[str, bytes] | None,
+        fields: dict[str, Any],
+    ) -> M:
+        """Rows as JSON, or a file of them as a multipart upload (its fields as text)."""
         if file is not None:
-            form = {k: (v if isinstance(v, str) else _json(v)) for k, v in fields.items()}
-            return self._request("POST", path, files={"file": file}, data=form)
-        return self._request("POST", path, json={"rows": rows, **fields})
+            form = {k: _form_value(v) for k, v in fields.items()}
+            return self._as(kind, "POST", path, files={"file": file}, data=form)
+        return self._as(kind, "POST", path, json={"rows": rows, **fields})
 
     def check_batch(
-        self, rows: list[dict] | None, file: tuple[str, bytes] | None, defaults: dict
-    ) -> dict[str, Any]:
-        return self._rows_request("/batches/check", rows, file, {"defaults": defaults})
+        self,
+        rows: list[dict[str, Any]] | None,
+        file: tuple[str, bytes] | None,
+        defaults: dict[str, Any],
+    ) -> BatchCheck:
+        return self._rows(BatchCheck, "/batches/check", rows, file, {"defaults": defaults})
 
     def create_batch(
         self,
-        rows: list[dict] | None,
+        rows: list[dict[str, Any]] | None,
         file: tuple[str, bytes] | None,
-        defaults: dict,
-        name: str,
-        skip_invalid: bool,
-    ) -> dict[str, Any]:
+        defaults: dict[str, Any],
+        name: str = "batch",
+        skip_invalid: bool = False,
+    ) -> BatchCreated:
         fields = {"defaults": defaults, "name": name, "skip_invalid": skip_invalid}
-        if file is not None:
-            fields["skip_invalid"] = "true" if skip_invalid else "false"
-        return self._rows_request("/batches", rows, file, fields)
+        return self._rows(BatchCreated, "/batches", rows, file, fields)
 
-    def batch(self, batch_id: str) -> dict[str, Any]:
-        return self._request("GET", f"/batches/{batch_id}")
+    def batch(self, batch_id: UUID | str) -> BatchOut:
+        return self._as(BatchOut, "GET", f"/batches/{batch_id}")
 
-    def batches(self) -> dict[str, Any]:
-        return self._request("GET", "/batches")
+    def batches(self, limit: int = 20, offset: int = 0) -> BatchPage:
+        return self._as(BatchPage, "GET", "/batches", params={"limit": limit, "offset": offset})
 
-    def campaigns(self) -> list[dict[str, Any]]:
-        return self._request("GET", "/campaigns")
+    def cancel_batch(self, batch_id: UUID | str) -> BatchOut:
+        return self._as(BatchOut, "DELETE", f"/batches/{batch_id}")
 
-    def add_campaign(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self._request("POST", "/campaigns", json=body)
+    def campaigns(self) -> list[CampaignOut]:
+        return self._as(list[CampaignOut], "GET", "/campaigns")
 
-    def set_campaign(self, name: str, active: bool) -> dict[str, Any]:
-        return self._request("PATCH", f"/campaigns/{name}", json={"active": active})
+    def add_campaign(self, campaign: CampaignIn | dict[str, Any]) -> CampaignOut:
+        body = campaign if isinstance(campaign, dict) else _body(campaign)
+        return self._as(CampaignOut, "POST", "/campaigns", json=body)
+
+    def set_campaign(self, name: str, active: bool) -> CampaignOut:
+        return self._as(CampaignOut, "PATCH", f"/campaigns/{name}", json={"active": active})
 
     def remove_campaign(self, name: str) -> None:
-        self._request("DELETE", f"/campaigns/{name}")
+        self._json("DELETE", f"/campaigns/{name}")
 
 
-def _json(value: Any) -> str:
-    import json
+def _form_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)
 
-    return json.dumps(value)
+
+def _body(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", exclude_none=True)

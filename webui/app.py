@@ -1,6 +1,6 @@
 """The web UI: `streamlit run webui/app.py` (make ui), a client of the REST facade only.
 
-Pages: sign in, create, tasks, campaigns, review, settings. The facade's address is
+Pages: sign in, create, runs, campaigns, review, settings. The facade's address is
 MPT_WEBUI__API_URL (default http://127.0.0.1:8080); with MPT_WEBUI__API_KEY set the UI signs
 in with that key (a one-person local set-up).
 """
@@ -15,7 +15,7 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `webui` as a package
 
-from webui.client import FacadeError  # noqa: E402
+from api.client import FacadeError  # noqa: E402
 from webui.i18n import LANGUAGES, language, t  # noqa: E402
 from webui.ui import error, sign_in  # noqa: E402
 
@@ -68,11 +68,11 @@ pages = {
         visibility=member,
         default=signed_in,
     ),
-    "tasks": st.Page(
-        PAGES / "tasks.py",
-        title=t("nav.tasks"),
+    "runs": st.Page(
+        PAGES / "runs.py",
+        title=t("nav.runs"),
         icon=":material/list:",
-        url_path="tasks",
+        url_path="runs",
         visibility=member,
     ),
     "campaigns": st.Page(

@@ -32,6 +32,11 @@ def language() -> str:
     return chosen if chosen in LANGUAGES else browser_language()
 
 
+def has(key: str) -> bool:
+    """Whether the user's language (or English) has a text for `key`."""
+    return key in catalogue(language()) or key in catalogue("en")
+
+
 def t(key: str, **values: Any) -> str:
     text = catalogue(language()).get(key) or catalogue("en").get(key, key)
     return text.format(**values) if values else text

@@ -1,4 +1,4 @@
-"""What the pages share: the signed-in user's facade, the one-line error, a task's view."""
+"""What the pages share: the signed-in user's facade, the one-line error, a run's view."""
 
 from __future__ import annotations
 
@@ -6,15 +6,14 @@ from typing import Any
 
 import streamlit as st
 
-from webui.client import Facade, FacadeError, default_api_url
+from api.client import Facade, FacadeError, api_url_from_env
+from spec.runs import stages_of
+from spec.service import RunOut, ServiceConfig
 from webui.i18n import t
-
-STAGES = ["script", "terms", "narration", "materials", "subtitles", "render", "publish"]
-ENDED = {"completed", "failed", "cancelled", "rejected", "expired"}
 
 
 def api_url() -> str:
-    return st.session_state.get("api_url") or default_api_url()
+    return st.session_state.get("api_url") or api_url_from_env("MPT_WEBUI__API_URL")
 
 
 def facade() -> Facade:
@@ -29,7 +28,7 @@ def facade() -> Facade:
 
 def sign_in(key: str) -> dict[str, Any]:
     """Check the key with the facade; keep it and its role in the session."""
-    who = Facade(api_url(), key).whoami()
+    who = Facade(api_url(), key).whoami().model_dump()
     st.session_state["api_key"] = key
     st.session_state["who"] = who
     return who
@@ -50,7 +49,7 @@ def error(exc: Exception) -> None:
     st.error(t("error.prefix", message=str(exc)), icon=":material/error:")
 
 
-def config() -> dict[str, Any]:
+def config() -> ServiceConfig:
     """The spec's schema and the service's limits, fetched once per session."""
     if "_config" not in st.session_state:
         st.session_state["_config"] = facade().config()
@@ -60,12 +59,12 @@ def config() -> dict[str, Any]:
 def absolute(url: str) -> str:
     """A facade URL as a browser can fetch it (the facade answers relative ones without
     MPT_PUBLIC_API_URL; they are the facade's, not this page's)."""
-    return f"{api_url()}{url}" if url.startswith("/") else url
+    return facade().absolute(url)
 
 
-def show_task(task: dict[str, Any], key: str) -> None:
-    """A finished (or reviewable) task: its player, downloads and social text."""
-    signed = {name: absolute(url) for name, url in (task.get("signed_urls") or {}).items()}
+def show_run(run: RunOut, key: str) -> None:
+    """A finished (or reviewable) run: its player, downloads and social text."""
+    signed = {name: absolute(url) for name, url in run.signed_urls.items()}
     if signed.get("video"):
         player, _ = st.columns([2, 3])  # a phone-shaped video need not fill a wide page
         player.video(signed["video"])
@@ -96,14 +95,13 @@ def show_task(task: dict[str, Any], key: str) -> None:
             st.write(" ".join(social.get("hashtags", [])))
 
 
-def stage_lines(task: dict[str, Any], seen: dict[str, float]) -> list[str]:
+def stage_lines(run: RunOut, seen: dict[str, float]) -> list[str]:
     """Each stage with its state (done, running, waiting) and, once done, its time: `seen`
     holds when the page first saw each stage start."""
-    current = task.get("stage")
-    done = task.get("state") == "completed"
-    stages = STAGES
-    if current == "upscale" or (task.get("spec") or {}).get("upscale", "none") != "none":
-        stages = [*STAGES[:4], "upscale", *STAGES[4:]]  # after materials, as the flow runs it
+    current = run.stage
+    done = run.state == "completed"
+    upscale = "auto" if current == "upscale" else str(run.spec.get("upscale", "none"))
+    stages = stages_of(run.kind, upscale)
     at = stages.index(current) if current in stages else (len(stages) if done else -1)
     lines = []
     for i, stage in enumerate(stages):

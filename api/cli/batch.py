@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from api.clikit import exit_interrupted, fail, interrupted_flag, no_heartbeats, on_interrupt
+from api.cli.kit import exit_interrupted, fail, interrupted_flag, no_heartbeats, on_interrupt
 
 
 def _read_defaults(path: Path | None) -> dict:
@@ -50,7 +50,7 @@ def batch(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report only.")] = False,
 ) -> None:
     """Make a video for every row of FILE, reporting each row (report.csv, report.json)."""
-    from api.tempserver import TemporaryPrefectAPI
+    from api.cli.tempserver import TemporaryPrefectAPI
 
     server = TemporaryPrefectAPI()
     on_interrupt(server.kill)
@@ -71,7 +71,7 @@ def batch(
         if isinstance(exc, typer.Exit | KeyboardInterrupt):
             raise
         from blocks.errors import BadInput
-        from flows.spec import first_error
+        from spec.errors import first_error
 
         raise fail(first_error(exc), code=2 if isinstance(exc, BadInput) else 1) from None
     finally:
@@ -100,8 +100,9 @@ def _campaign(
 
     from blocks.errors import BadInput
     from blocks.settings import get_settings
-    from flows.campaign import Campaign, read_file, validate_rows
-    from flows.spec import first_error
+    from flows.campaign import read_file
+    from spec.campaign import Campaign, problems_line, validate_rows
+    from spec.errors import first_error
 
     try:
         rows = read_file(file, get_settings().api.max_batch_rows)
@@ -119,13 +120,10 @@ def _campaign(
         raise fail(str(exc)) from None
     except ValidationError as exc:
         raise fail(first_error(exc)) from None
-    review = [n for n, row in enumerate(campaign.rows, 1) if row.get("review")]
-    if (problems or review) and not skip_invalid:
-        lines = [p.line() for p in problems] + [
-            f"row {n}, review: needs the service" for n in review
-        ]
-        more = f" (and {len(lines) - 3} more)" if len(lines) > 3 else ""
-        raise fail(f"{len(lines)} invalid row(s): {'; '.join(lines[:3])}{more}")
+    # The rows' shape is checked here, before a server starts; what they need of this
+    # machine (files, voices; review needs the service) by the batch flow, once.
+    if problems and not skip_invalid:
+        raise fail(problems_line(problems))
     return campaign
 
 

@@ -5,17 +5,19 @@ Exit codes: 0 success; 1 a stage failed; 2 bad input (one line on stderr, before
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 if TYPE_CHECKING:
-    from api.tempserver import TemporaryPrefectAPI
+    from api.cli.tempserver import TemporaryPrefectAPI
 
 # Before Prefect is imported (it reads its settings once): its console stays silent, so the
 # user sees our progress and one-line errors, never a traceback, while every log record of
@@ -26,17 +28,21 @@ for _name, _value in {
 }.items():
     os.environ.setdefault(_name, _value)
 logging.raiseExceptions = False  # a log record the API refused is not the user's problem
-from api.batch_cli import batch  # noqa: E402
-from api.clikit import (  # noqa: E402
+from api.cli.batch import batch  # noqa: E402
+from api.cli.kit import (  # noqa: E402
     exit_interrupted,
     fail,
     interrupted_flag,
     no_heartbeats,
     on_interrupt,
 )
-from api.service_cli import campaigns_app, review  # noqa: E402
-from api.upscale_cli import upscale  # noqa: E402
+from api.cli.options import spec_fields, spec_options  # noqa: E402
+from api.cli.service import campaigns_app, review  # noqa: E402
+from api.cli.upscale import upscale  # noqa: E402
 from blocks.settings import LOGGERS, export_prefect_defaults  # noqa: E402 - precedes prefect
+from spec.errors import first_error  # noqa: E402
+from spec.form import TITLES, Group  # noqa: E402
+from spec.video import VideoSpec  # noqa: E402
 
 export_prefect_defaults()
 for _name in LOGGERS:  # until Prefect configures logging, nothing of ours reaches stderr
@@ -49,177 +55,111 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-# Help panels, in the order a person fills the form (the README's table and the Prefect
-# UI's form group the options the same way).
-SCRIPT, FRAME, CUTTING, TRANSITIONS = "Script", "Frame", "Footage and cutting", "Transitions"
-VOICE, SUBTITLES, MUSIC, MIX, ENCODE, OUTPUT = (
-    "Voice",
-    "Subtitles",
-    "Music",
-    "Mix",
-    "Encode",
-    "Output",
-)
 
+def make_command(model: type[VideoSpec] = VideoSpec) -> Callable[..., None]:
+    """`mpt make`: its options are `model`'s fields (api.cli.options), plus where the script
+    comes from and where the video goes."""
+    script_panel, output_panel = TITLES[Group.script], TITLES[Group.output]
 
-def _opt(panel: str, text: str, *names: str) -> typer.models.OptionInfo:
-    return typer.Option(*names, help=text, rich_help_panel=panel)
+    def make(
+        ctx: typer.Context,
+        topic: str = "",
+        script_file: Path | None = None,
+        out: Path | None = None,
+        as_json: bool = False,
+        **fields: Any,
+    ) -> None:
+        """Render a video from TOPIC, or from --script / --script-file."""
+        from api.cli.tempserver import TemporaryPrefectAPI
 
+        # Started first: validation below already imports Prefect, which must see its URL.
+        server = TemporaryPrefectAPI()
+        on_interrupt(server.kill)
+        try:
+            values = spec_fields(ctx, fields) | ({"topic": topic} if topic else {})
+            spec = _validated_spec(model, values, script_file)
+            _run(spec, out, as_json, server)
+        except (KeyboardInterrupt, Exception):
+            if not interrupted_flag.is_set():
+                raise
+            server.stop()  # the run's end is recorded: its last logs and events go first
+            exit_interrupted()
+        finally:
+            server.stop()
 
-@app.command()
-def make(
-    topic: Annotated[
-        str, typer.Argument(help="What the video is about.", rich_help_panel=SCRIPT)
-    ] = "",
-    script: Annotated[str | None, _opt(SCRIPT, "Narration text.")] = None,
-    script_file: Annotated[Path | None, _opt(SCRIPT, "Read the narration from a file.")] = None,
-    language: Annotated[str, _opt(SCRIPT, "'auto', 'en', 'zh', ...")] = "auto",
-    aspect: Annotated[str, _opt(FRAME, "9:16, 16:9 or 1:1.")] = "9:16",
-    resolution: Annotated[str, _opt(FRAME, "1080p, 720p or 540p.")] = "1080p",
-    fps: Annotated[int, _opt(FRAME, "Frames per second.")] = 30,
-    fit: Annotated[str, _opt(FRAME, "cover (crop) or contain.")] = "cover",
-    background: Annotated[str, _opt(FRAME, "With --fit contain: blur or color.")] = "blur",
-    background_color: Annotated[str, _opt(FRAME, "#RRGGBB.")] = "#000000",
-    materials: Annotated[Path | None, _opt(CUTTING, "Folder of local clips/images.")] = None,
-    clip_duration: Annotated[float, _opt(CUTTING, "Longest cut, seconds.")] = 4.0,
-    clip_speed: Annotated[float, _opt(CUTTING, "Footage speed, 0.5 to 2.")] = 1.0,
-    upscale: Annotated[
-        str, _opt(CUTTING, "Footage smaller than the frame: none, auto or a weights file.")
-    ] = "none",
-    concat: Annotated[str, _opt(CUTTING, "random or sequential.")] = "random",
-    video_count: Annotated[int, _opt(CUTTING, "Variants to render.")] = 1,
-    transition: Annotated[
-        str,
-        _opt(
-            TRANSITIONS,
-            "none, fade, fadeblack, slideleft/right/up/down, wipeleft, zoomin, "
-            "dissolve, circleopen or random.",
+    own = [
+        inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+        inspect.Parameter(
+            "topic",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default="",
+            annotation=Annotated[
+                str,
+                typer.Argument(
+                    help=model.model_fields["topic"].description, rich_help_panel=script_panel
+                ),
+            ],
         ),
-    ] = "none",
-    transition_duration: Annotated[float, _opt(TRANSITIONS, "Seconds.")] = 0.5,
-    voice: Annotated[str, _opt(VOICE, "See `mpt voices`.")] = "piper:en_US-joe-medium",
-    speech_rate: Annotated[float, _opt(VOICE, "0.5 to 2.0.")] = 1.0,
-    voice_volume: Annotated[float, _opt(VOICE, "0 to 2.")] = 1.0,
-    pause: Annotated[float, _opt(VOICE, "Seconds between sentences.")] = 0.3,
-    audio: Annotated[
-        Path | None, _opt(VOICE, "Your recorded narration (timed by recognition).")
-    ] = None,
-    subtitles: Annotated[
-        bool, _opt(SUBTITLES, "Burn subtitles in.", "--subtitles/--no-subtitles")
-    ] = True,
-    font: Annotated[str, _opt(SUBTITLES, "Font file or family.")] = "DejaVu Sans:bold",
-    font_size: Annotated[int, _opt(SUBTITLES, "Pixels at 1080p.")] = 72,
-    text_color: Annotated[str, _opt(SUBTITLES, "#RRGGBB.")] = "#FFFFFF",
-    stroke_color: Annotated[str, _opt(SUBTITLES, "#RRGGBB.")] = "#000000",
-    stroke_width: Annotated[float, _opt(SUBTITLES, "Pixels.")] = 4.0,
-    position: Annotated[str, _opt(SUBTITLES, "top, center, bottom or custom.")] = "bottom",
-    position_pct: Annotated[float, _opt(SUBTITLES, "With --position custom.")] = 75.0,
-    max_lines: Annotated[int, _opt(SUBTITLES, "Lines per subtitle cue.")] = 2,
-    box: Annotated[bool, _opt(SUBTITLES, "Box behind text.", "--box/--no-box")] = False,
-    box_color: Annotated[str, _opt(SUBTITLES, "#RRGGBB.")] = "#000000",
-    box_opacity: Annotated[float, _opt(SUBTITLES, "0 to 1.")] = 0.5,
-    word_highlight: Annotated[bool, _opt(SUBTITLES, "Karaoke-style words.")] = False,
-    highlight_color: Annotated[str, _opt(SUBTITLES, "#RRGGBB.")] = "#FFD700",
-    music: Annotated[str, _opt(MUSIC, "FILE, 'random' or 'none'.")] = "none",
-    music_volume: Annotated[float, _opt(MUSIC, "0 to 1.")] = 0.2,
-    music_fade_out: Annotated[float, _opt(MUSIC, "Seconds at the end.")] = 2.0,
-    duck: Annotated[bool, _opt(MUSIC, "Music under voice.", "--duck/--no-duck")] = True,
-    tail: Annotated[float, _opt(MUSIC, "Seconds after the last word.")] = 0.0,
-    loudness: Annotated[float, _opt(MIX, "Target LUFS of the mix.")] = -14.0,
-    normalize: Annotated[
-        bool, _opt(MIX, "Normalise loudness.", "--normalize/--no-normalize")
-    ] = True,
-    preset: Annotated[str, _opt(ENCODE, "x264 preset.")] = "veryfast",
-    crf: Annotated[int, _opt(ENCODE, "x264 quality, lower is better.")] = 23,
-    encoder: Annotated[
-        str, _opt(ENCODE, "auto, libx264, h264_nvenc, h264_qsv or h264_vaapi.")
-    ] = "auto",
-    seed: Annotated[int | None, _opt(OUTPUT, "Reproducible random choices.")] = None,
-    out: Annotated[Path | None, _opt(OUTPUT, "Output folder.")] = None,
-    as_json: Annotated[bool, _opt(OUTPUT, "Print manifest.json only.", "--json")] = False,
-) -> None:
-    """Render a video from TOPIC or from --script / --script-file."""
-    from api.tempserver import TemporaryPrefectAPI
-
-    # Started first: validation below already imports Prefect, which must see its URL.
-    server = TemporaryPrefectAPI()
-    on_interrupt(server.kill)
-    try:
-        spec = _validated_spec(
-            topic=topic,
-            script=script,
-            script_file=script_file,
-            language=language,
-            audio=audio,
-            aspect=aspect,
-            resolution=resolution,
-            fit=fit,
-            clip_duration=clip_duration,
-            concat=concat,
-            transition=transition,
-            transition_duration=transition_duration,
-            background=background,
-            background_color=background_color,
-            clip_speed=clip_speed,
-            upscale=upscale,
-            music_fade_out=music_fade_out,
-            duck=duck,
-            loudness=loudness if normalize else None,
-            tail_s=tail,
-            sentence_pause=pause,
-            encoder=encoder,
-            video_count=video_count,
-            voice=voice,
-            speech_rate=speech_rate,
-            voice_volume=voice_volume,
-            materials_dir=materials,
-            music=music,
-            music_volume=music_volume,
-            seed=seed,
-            preset=preset,
-            crf=crf,
-            fps=fps,
-            subtitles={
-                "enabled": subtitles,
-                "font": font,
-                "size": font_size,
-                "color": text_color,
-                "stroke_color": stroke_color,
-                "stroke_width": stroke_width,
-                "position": position,
-                "custom_position_pct": position_pct,
-                "word_highlight": word_highlight,
-                "highlight_color": highlight_color,
-                "box": box,
-                "box_color": box_color,
-                "box_opacity": box_opacity,
-                "max_lines": max_lines,
-            },
-        )
-        _run(spec, out, as_json, server)
-    except (KeyboardInterrupt, Exception):
-        if not interrupted_flag.is_set():
-            raise
-        server.stop()  # the run's end is recorded: its last logs and events go first
-        exit_interrupted()
-    finally:
-        server.stop()
+        inspect.Parameter(
+            "script_file",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                Path | None,
+                typer.Option(help="Read the script from a file.", rich_help_panel=script_panel),
+            ],
+        ),
+        inspect.Parameter(
+            "out",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                Path | None, typer.Option(help="Output folder.", rich_help_panel=output_panel)
+            ],
+        ),
+        inspect.Parameter(
+            "as_json",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=False,
+            annotation=Annotated[
+                bool,
+                typer.Option(
+                    "--json",
+                    help="Print manifest.json only.",
+                    metavar="",
+                    rich_help_panel=output_panel,
+                ),
+            ],
+        ),
+    ]
+    params = [*own[:2], *spec_options(model, skip={"topic"}), *own[2:]]
+    # Typer reads the command's options from its signature.
+    make.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    make.__annotations__ = {p.name: p.annotation for p in params}
+    return make
 
 
-def _validated_spec(script: str | None, script_file: Path | None, **fields: object) -> object:
+app.command(
+    "make",
+    epilog="Each flag is a field of the video spec: --subtitles-stroke-color is the REST "
+    "body's subtitles.stroke_color and a campaign's column of that name.",
+)(make_command())
+
+
+def _validated_spec(
+    model: type[VideoSpec], fields: dict[str, Any], script_file: Path | None
+) -> VideoSpec:
     from pydantic import ValidationError
 
-    from flows.spec import VideoSpec, first_error
-
-    if script is not None and script_file is not None:
+    if fields.get("script") is not None and script_file is not None:
         raise fail("give --script or --script-file, not both") from None
     if script_file is not None:
         try:
-            script = script_file.read_text(encoding="utf-8")
+            fields["script"] = script_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise fail(f"cannot read script file {script_file}: {exc.strerror or exc}") from None
     try:
-        return VideoSpec(script=script, **fields)
+        return model.model_validate(fields)
     except ValidationError as exc:
         raise fail(first_error(exc)) from None
 
@@ -235,16 +175,18 @@ def _storage_ready() -> None:
         raise fail(f"storage: {exc}", code=1) from None
 
 
-def _run(spec: object, out: Path | None, as_json: bool, server: TemporaryPrefectAPI) -> None:
+def _run(spec: VideoSpec, out: Path | None, as_json: bool, server: TemporaryPrefectAPI) -> None:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from blocks.errors import BadInput
+    from flows.preflight import preflight
     from flows.progress import listening
-    from flows.video import preflight, stages_for, video_flow
+    from flows.runs import run_here
+    from spec.runs import stages_of
 
     try:
-        preflight(spec)
+        spec = preflight(spec)
     except BadInput as exc:
         raise fail(str(exc)) from None
     try:
@@ -264,7 +206,7 @@ def _run(spec: object, out: Path | None, as_json: bool, server: TemporaryPrefect
     ) as bar:
         rows = {
             name: bar.add_task(f"{name:<10} waiting", total=1, start=False)
-            for name in stages_for(spec)
+            for name in stages_of("video", spec.upscale)
         }
 
         def on_stage(stage: str, state: str, seconds: float) -> None:
@@ -285,7 +227,7 @@ def _run(spec: object, out: Path | None, as_json: bool, server: TemporaryPrefect
 
         try:
             with listening(on_stage), no_heartbeats():
-                result = video_flow(spec, out_dir=str(out) if out else None)
+                result = run_here(spec, out_dir=str(out) if out else None, checked=True)
         except BadInput as exc:
             raise fail(str(exc)) from None
         except Exception as exc:  # the stage and reason, never a traceback
@@ -339,7 +281,7 @@ app.command("upscale")(upscale)
 def mcp() -> None:
     """The MCP server over stdio, for desktop agents (key: MPT_API_KEY; service:
     MPT_API_URL, default http://127.0.0.1:8080)."""
-    from api.mcp_server import main as serve
+    from api.mcp.server import main as serve
 
     serve([])
 
@@ -382,7 +324,6 @@ def _catalog_ready() -> None:
     import psycopg
 
     from blocks.catalog import database_url, migrate
-    from flows.spec import first_error
 
     try:
         migrate()
@@ -434,10 +375,16 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The id `keys list` s
 
 def main() -> None:
     try:
-        app()
+        code = app(standalone_mode=False)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except typer.TyperException as exc:  # a usage error (bad flag or value): one line
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        message = " ".join(message.replace("Value error, ", "").split())
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(getattr(exc, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -7,40 +7,38 @@ key MPT_API_KEY (`mpt keys create --role creator`). Errors are one line: the fac
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from api.clikit import fail
+from api.cli.kit import fail
 
-DEFAULT_API_URL = "http://127.0.0.1:8080"
+if TYPE_CHECKING:
+    from api.client import Facade
+    from spec.service import CampaignOut
+
+T = TypeVar("T")
 
 
-def call(method: str, path: str, body: Any = None) -> Any:
-    """One request to the facade; its JSON answer, or a one-line failure."""
-    import httpx
+def call(use: Callable[[Facade], T]) -> T:
+    """One call of the facade with MPT_API_KEY; its answer, or a one-line failure (exit 2 when
+    the request was refused for what it asked, else 1)."""
+    from api.client import Facade, FacadeError, api_url_from_env
 
-    url = os.environ.get("MPT_API_URL", DEFAULT_API_URL).rstrip("/") + "/api/v1" + path
     key = os.environ.get("MPT_API_KEY")
     if not key:
         raise fail("set MPT_API_KEY to a key of the service (mpt keys create --role creator)")
     try:
-        response = httpx.request(method, url, json=body, headers={"X-API-Key": key}, timeout=30)
-    except httpx.HTTPError as exc:
-        raise fail(f"the service at {url} did not answer ({type(exc).__name__})", 1) from None
-    if response.status_code >= 400:
-        try:
-            detail = response.json().get("detail")
-        except ValueError:
-            detail = response.text[:200]
-        code = 2 if response.status_code in (400, 404, 409, 422) else 1
-        raise fail(f"{response.status_code}: {detail}", code)
-    return response.json() if response.content else None
+        return use(Facade(api_url_from_env(), key))
+    except FacadeError as exc:
+        prefix = f"{exc.status}: " if exc.status else ""
+        raise fail(f"{prefix}{exc}", 2 if exc.bad_input else 1) from None
 
 
 def review(
-    task_id: Annotated[str, typer.Argument(help="The task awaiting review.")],
+    run_id: Annotated[str, typer.Argument(help="The run awaiting review.")],
     approve: Annotated[bool, typer.Option("--approve", help="Publish it.")] = False,
     reject: Annotated[bool, typer.Option("--reject", help="Drop it.")] = False,
     note: Annotated[str, typer.Option(help="Why, for the record.")] = "",
@@ -48,8 +46,8 @@ def review(
     """Approve or reject a video awaiting review (against the service)."""
     if approve == reject:
         raise fail("give --approve or --reject")
-    task = call("POST", f"/tasks/{task_id}/review", {"approved": approve, "note": note})
-    typer.echo(f"{task['task_id']}: {'approved' if approve else 'rejected'}; now {task['state']}")
+    run = call(lambda f: f.review(run_id, approve, note))
+    typer.echo(f"{run.task_id}: {'approved' if approve else 'rejected'}; now {run.state}")
 
 
 campaigns_app = typer.Typer(no_args_is_help=True, help="Scheduled campaigns of the service.")
@@ -72,7 +70,7 @@ def campaigns_add(
     paused: Annotated[bool, typer.Option("--paused", help="Add it without running it.")] = False,
 ) -> None:
     """Schedule a campaign: FILE's rows, made on the schedule by the service's workers."""
-    from api.batch_cli import _read_defaults
+    from api.cli.batch import _read_defaults
     from blocks.errors import BadInput
     from flows.campaign import read_file
 
@@ -89,37 +87,37 @@ def campaigns_add(
         "active": not paused,
         "skip_invalid": skip_invalid,
     }
-    made = call("POST", "/campaigns", body)
-    typer.echo(f"campaign {made['name']}: {made['rows']} rows, {_when(made)}")
+    made = call(lambda f: f.add_campaign(body))
+    typer.echo(f"campaign {made.name}: {made.rows} rows, {_when(made)}")
 
 
-def _when(c: dict[str, Any]) -> str:
-    s = c["schedule"]
+def _when(c: CampaignOut) -> str:
+    s = c.schedule
     what = s.get("cron") or (f"every {s['interval_s']} s" if "interval_s" in s else s.get("rrule"))
-    return f"{what} ({s.get('timezone', 'UTC')}), {'active' if c['active'] else 'paused'}"
+    return f"{what} ({s.get('timezone', 'UTC')}), {'active' if c.active else 'paused'}"
 
 
 @campaigns_app.command("list")
 def campaigns_list() -> None:
     """The campaigns you own."""
-    for c in call("GET", "/campaigns"):
-        typer.echo(f"{c['name']}\t{c['rows']} rows\t{_when(c)}")
+    for c in call(lambda f: f.campaigns()):
+        typer.echo(f"{c.name}\t{c.rows} rows\t{_when(c)}")
 
 
 @campaigns_app.command("pause")
 def campaigns_pause(name: Annotated[str, typer.Argument()]) -> None:
     """Stop running a campaign on its schedule (keep it)."""
-    typer.echo(f"campaign {name}: {_when(call('PATCH', f'/campaigns/{name}', {'active': False}))}")
+    typer.echo(f"campaign {name}: {_when(call(lambda f: f.set_campaign(name, False)))}")
 
 
 @campaigns_app.command("resume")
 def campaigns_resume(name: Annotated[str, typer.Argument()]) -> None:
     """Run a paused campaign on its schedule again."""
-    typer.echo(f"campaign {name}: {_when(call('PATCH', f'/campaigns/{name}', {'active': True}))}")
+    typer.echo(f"campaign {name}: {_when(call(lambda f: f.set_campaign(name, True)))}")
 
 
 @campaigns_app.command("remove")
 def campaigns_remove(name: Annotated[str, typer.Argument()]) -> None:
     """Remove a campaign and its schedule (the videos it made stay)."""
-    call("DELETE", f"/campaigns/{name}")
+    call(lambda f: f.remove_campaign(name))
     typer.echo(f"campaign {name}: removed")

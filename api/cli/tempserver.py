@@ -9,7 +9,7 @@ imports and validation. The server:
 - is tied to `mpt` (`blocks.processes`): if `mpt` dies, even by SIGKILL, so does the server;
 - starts, on a fresh Prefect home, from a copy of an empty database that is already
   migrated. `make` builds that template once per Prefect version (`python -m
-  api.tempserver`); migrating a new SQLite database costs about 4 CPU-seconds per run
+  api.cli.tempserver`); migrating a new SQLite database costs about 4 CPU-seconds per run
   otherwise.
 """
 

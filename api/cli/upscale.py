@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from api.clikit import fail
+from api.cli.kit import fail
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")  # H.264 in each
 IMAGE_SUFFIXES = (".png",)

@@ -1,9 +1,11 @@
 """The MCP server: agents make, watch, review and fetch videos.
 
-Built on the official `mcp` SDK (2.x, `MCPServer`) and a client of the REST facade over
-HTTP, like the web UI: roles, limits and the catalog apply unchanged, and no pipeline code is
-imported. Two transports: stdio (`mpt mcp`, for desktop agents; the key from MPT_API_KEY)
-and streamable HTTP at /mcp (`python -m api.mcp_server --http`, which `make stack` runs on
+Built on the official `mcp` SDK (2.x, `MCPServer`) and the facade's one client
+(`api.client`), like the web UI: roles, limits and the catalog apply unchanged, and no
+pipeline code is imported. The create tools' parameters are the live VideoSpec's fields (its
+types, bounds, titles and defaults), so a field added to the spec is a parameter here with no
+edit. Two transports: stdio (`mpt mcp`, for desktop agents; the key from MPT_API_KEY) and
+streamable HTTP at /mcp (`python -m api.mcp --http`, which `make stack` runs on
 127.0.0.1:8081; the key from each request's X-API-Key or Authorization: Bearer header).
 
 Tools answer with structured output (pydantic models) and, for files, resource links
@@ -17,26 +19,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
-import json
 import logging
 import os
 import sys
-import weakref
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any, Literal, TypeVar
 
-import httpx
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.types import CallToolResult, ResourceLink, TextContent
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field
+from pydantic_core import to_jsonable_python
 
-SPEC_SCHEMA = Path(__file__).with_name("videospec.schema.json")  # VideoSpec's, kept in sync
-DEFAULT_API_URL = "http://127.0.0.1:8080"
+from api.client import Facade, FacadeError, api_url_from_env
+from spec.form import ordered_fields
+from spec.runs import RUN_STATES, SETTLED, Kind
+from spec.service import BatchOut, RunOut
+from spec.video import VideoSpec
+
 POLL_S = 1.0
 WAIT_LIMIT_S = float(os.environ.get("MPT_MCP_WAIT_S", "1800"))
-ENDED = {"completed", "failed", "cancelled", "rejected", "expired", "awaiting_review"}
 MIME = {
     "video": "video/mp4",
     "audio": "audio/wav",
@@ -45,20 +49,21 @@ MIME = {
     "manifest": "application/json",
     "script": "text/plain",
 }
+# The facade client is synchronous (one client for every program); its calls run here, off
+# the event loop, many at once.
+_calls = ThreadPoolExecutor(32, thread_name_prefix="facade")
+T = TypeVar("T")
 
 
 # --- what the tools answer ------------------------------------------------------------
 
 
-class TaskResult(BaseModel):
-    """A task (a run of the service): its state and, when done, its files as signed URLs."""
+class RunResult(BaseModel):
+    """A run of the service: its state and, when done, its files as signed URLs."""
 
-    task_id: str
+    run_id: str
     kind: str = Field(description="video, audio or subtitles")
-    state: str = Field(
-        description="queued, running, awaiting_review, completed, failed, cancelled, "
-        "rejected or expired"
-    )
+    state: str = Field(description=", ".join(RUN_STATES))
     progress: float = Field(description="0 to 100")
     stage: str | None = Field(description="The stage running now, or the last one.")
     error: str | None
@@ -70,14 +75,14 @@ class TaskResult(BaseModel):
     review_note: str | None = None
 
 
-class TaskList(BaseModel):
-    items: list[TaskResult]
+class RunList(BaseModel):
+    items: list[RunResult]
     total: int
 
 
 class BatchRow(BaseModel):
     row: int
-    task_id: str | None
+    run_id: str | None
     state: str
     error: str | None = None
 
@@ -103,7 +108,7 @@ class VoiceList(BaseModel):
 
 
 def api_url() -> str:
-    return os.environ.get("MPT_API_URL", DEFAULT_API_URL).rstrip("/")
+    return api_url_from_env("MPT_API_URL")
 
 
 def key_of(ctx: Context) -> str:
@@ -123,64 +128,33 @@ def key_of(ctx: Context) -> str:
     return key
 
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _client() -> httpx.AsyncClient:
-    """One pooled client per event loop: a new client per call cost 24 ms of CPU (its TLS
-    context is built afresh), which capped the server at 44 calls a second."""
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        client = _clients[loop] = httpx.AsyncClient(
-            timeout=30, limits=httpx.Limits(max_connections=50, max_keepalive_connections=50)
-        )
-    return client
-
-
-async def call(ctx: Context, method: str, path: str, **kwargs: Any) -> Any:
-    """One request to the facade as the caller; its JSON, or a tool error in one line."""
-    url = f"{api_url()}/api/v1{path}"
+async def call(ctx: Context, use: Callable[[Facade], T]) -> T:
+    """One call of the facade as the caller; its answer, or a tool error in one line."""
+    facade = Facade(api_url(), key_of(ctx))
     try:
-        response = await _client().request(
-            method, url, headers={"X-API-Key": key_of(ctx)}, **kwargs
-        )
-    except httpx.HTTPError as exc:
-        raise ToolError(
-            f"the service at {api_url()} did not answer ({type(exc).__name__})"
-        ) from None
-    if response.status_code >= 400:
-        try:
-            detail = response.json().get("detail")
-        except ValueError:
-            detail = response.reason_phrase
-        raise ToolError(f"{detail}")
-    return response.json() if response.content else None
+        return await asyncio.get_running_loop().run_in_executor(_calls, use, facade)
+    except FacadeError as exc:
+        raise ToolError(str(exc)) from None
 
 
-def absolute(url: str) -> str:
-    return f"{api_url()}{url}" if url.startswith("/") else url
-
-
-def task_result(task: dict[str, Any]) -> TaskResult:
-    return TaskResult(
-        task_id=str(task["task_id"]),
-        kind=task["kind"],
-        state=task["state"],
-        progress=task["progress"],
-        stage=task.get("stage"),
-        error=task.get("error"),
-        duration_s=task.get("duration_s"),
-        files={k: absolute(v) for k, v in (task.get("signed_urls") or {}).items()},
-        review_note=task.get("review_note"),
+def run_result(run: RunOut, facade_url: str) -> RunResult:
+    absolute = Facade(facade_url).absolute
+    return RunResult(
+        run_id=str(run.task_id),
+        kind=run.kind,
+        state=run.state,
+        progress=run.progress,
+        stage=run.stage,
+        error=run.error,
+        duration_s=run.duration_s,
+        files={k: absolute(v) for k, v in run.signed_urls.items()},
+        review_note=run.review_note,
     )
 
 
-def with_links(result: TaskResult) -> CallToolResult:
+def with_links(result: RunResult) -> CallToolResult:
     """The structured result, and each file as a resource link an agent can pass on."""
-    summary = f"task {result.task_id}: {result.state}"
+    summary = f"run {result.run_id}: {result.state}"
     if result.error:
         summary += f" ({result.error})"
     content: list[Any] = [TextContent(type="text", text=summary)]
@@ -188,7 +162,7 @@ def with_links(result: TaskResult) -> CallToolResult:
         kind = name.split("_")[0]
         content.append(
             ResourceLink(
-                name=name, uri=url, mime_type=MIME.get(kind), description=f"the task's {name}"
+                name=name, uri=url, mime_type=MIME.get(kind), description=f"the run's {name}"
             )
         )
     return CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
@@ -197,97 +171,40 @@ def with_links(result: TaskResult) -> CallToolResult:
 # --- the VideoSpec fields as typed tool parameters --------------------------------------
 
 
-def _type_of(schema: dict[str, Any], prop: dict[str, Any], models: dict[str, Any]) -> Any:
-    """A Python type (with its bounds) for one JSON-schema property of VideoSpec."""
-    if "$ref" in prop:
-        name = prop["$ref"].rsplit("/", 1)[-1]
-        target = schema["$defs"][name]
-        if "enum" in target:
-            return Literal[tuple(target["enum"])]
-        if name not in models:
-            models[name] = _model(schema, name, target, models)
-        return models[name]
-    if "anyOf" in prop:
-        real = next(p for p in prop["anyOf"] if p.get("type") != "null")
-        return _type_of(schema, real, models) | None
-    bounds = {
-        "ge": prop.get("minimum"),
-        "le": prop.get("maximum"),
-        "max_length": prop.get("maxLength"),
-        "min_length": prop.get("minLength"),
-        "pattern": prop.get("pattern"),
-    }
-    base = {"integer": int, "number": float, "boolean": bool}.get(prop.get("type"), str)
-    bounds = {k: v for k, v in bounds.items() if v is not None}
-    return Annotated[base, Field(**bounds)] if bounds else base
-
-
-def _field(schema: dict[str, Any], prop: dict[str, Any], models: dict[str, Any]) -> Any:
-    return Field(
-        default=prop.get("default"),
-        title=prop.get("title"),
-        description=prop.get("description"),
-    ), _type_of(schema, prop, models)
-
-
-def _model(schema: dict[str, Any], name: str, target: dict[str, Any], models: dict) -> Any:
-    fields = {}
-    for field, prop in target["properties"].items():
-        info, kind = _field(schema, prop, models)
-        fields[field] = (kind, info)
-    return create_model(name, **fields)
-
-
-def spec_parameters() -> list[inspect.Parameter]:
-    """VideoSpec's fields as keyword parameters: names, types, bounds, titles, defaults."""
-    schema = json.loads(SPEC_SCHEMA.read_text())
-    models: dict[str, Any] = {}
+def spec_parameters(model: type[BaseModel] = VideoSpec) -> list[inspect.Parameter]:
+    """The model's fields as keyword parameters: each with the field's type, bounds, title,
+    description and default, so the tool's input schema is the spec's."""
     params = []
-    for name, prop in schema["properties"].items():
-        info, kind = _field(schema, prop, models)
+    for name in ordered_fields(model):
+        field = model.model_fields[name]
+        described = Field(
+            title=field.title,
+            description=field.description,
+            json_schema_extra=field.json_schema_extra,
+        )
         params.append(
             inspect.Parameter(
                 name,
                 inspect.Parameter.KEYWORD_ONLY,
-                default=info.default,
-                annotation=Annotated[kind, info],
+                default=field.get_default(call_default_factory=True),
+                annotation=Annotated[field.annotation, *field.metadata, described],
             )
         )
     return params
 
 
-def _spec_of(fields: dict[str, Any]) -> dict[str, Any]:
-    """The request's spec: what the agent gave (a field left at no value is left out, so the
-    service's own default applies: subtitles' style, a derived seed)."""
-    out = {}
-    for name, value in fields.items():
-        if value is None and name in _UNSET_BY_DEFAULT:
-            continue
-        if isinstance(value, BaseModel):
-            value = value.model_dump(mode="json", exclude_none=True)
-        out[name] = value
-    return out
-
-
-_UNSET_BY_DEFAULT = {
-    name
-    for name, prop in json.loads(SPEC_SCHEMA.read_text())["properties"].items()
-    if prop.get("default") is None
-}
-
-
-def spec_tool(kind: str, route: str, description: str) -> Any:
-    """A create tool for one kind of task, whose parameters are VideoSpec's fields."""
+def spec_tool(kind: Kind, description: str, model: type[BaseModel] = VideoSpec) -> Any:
+    """A create tool for one kind of run, whose parameters are the spec's fields."""
 
     async def tool(ctx: Context, wait: bool = False, **fields: Any) -> CallToolResult:
-        created = await call(ctx, "POST", f"/{route}", json=_spec_of(fields))
-        task_id = created["task_id"]
-        task = await call(ctx, "GET", f"/tasks/{task_id}")
+        spec = to_jsonable_python(fields)  # the spec's defaults for what was not given
+        created = await call(ctx, lambda f: f.create(kind, spec))
+        run = await call(ctx, lambda f: f.run(created.task_id))
         if wait:
-            task = await follow(ctx, task_id, task)
-        return with_links(task_result(task))
+            run = await follow(ctx, run)
+        return with_links(run_result(run, api_url()))
 
-    params = spec_parameters()
+    params = spec_parameters(model)
     params.insert(0, inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context))
     params.append(
         inspect.Parameter(
@@ -297,54 +214,57 @@ def spec_tool(kind: str, route: str, description: str) -> Any:
             annotation=Annotated[
                 bool,
                 Field(
-                    description="Wait until the task ends, sending progress notifications "
-                    "(stage and percent) on the way; else return at once with the task id."
+                    description="Wait until the run ends, sending progress notifications "
+                    "(stage and percent) on the way; else return at once with the run id."
                 ),
             ],
         )
     )
     tool.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        params, return_annotation=Annotated[CallToolResult, TaskResult]
+        params, return_annotation=Annotated[CallToolResult, RunResult]
     )
     tool.__annotations__ = {p.name: p.annotation for p in params} | {
-        "return": Annotated[CallToolResult, TaskResult]
+        "return": Annotated[CallToolResult, RunResult]
     }
     tool.__name__ = f"create_{kind}"
     tool.__doc__ = description
     return tool
 
 
-async def follow(ctx: Context, task_id: str, task: dict[str, Any]) -> dict[str, Any]:
-    """Poll the task once a second until it ends, reporting each change of stage or
+async def follow(ctx: Context, run: RunOut) -> RunOut:
+    """Poll the run once a second until it settles, reporting each change of stage or
     progress as a notification, in order."""
-    last: tuple[Any, Any] | None = None
+    last: tuple[Any, Any, Any] | None = None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WAIT_LIMIT_S
     while True:
-        # The state too: a task may end at the stage and progress last reported.
-        now = (task.get("stage"), task["progress"], task["state"])
+        # The state too: a run may end at the stage and progress last reported.
+        now = (run.stage, run.progress, run.state)
         if now != last:
-            stage = task.get("stage") or task["state"]
-            await ctx.report_progress(task["progress"], 100, f"{stage}: {task['state']}")
+            stage = run.stage or run.state
+            await ctx.report_progress(run.progress, 100, f"{stage}: {run.state}")
             last = now
-        if task["state"] in ENDED or loop.time() > deadline:
-            return task
+        if run.state in SETTLED or loop.time() > deadline:
+            return run
         await asyncio.sleep(POLL_S)
-        task = await call(ctx, "GET", f"/tasks/{task_id}")
+        run = await call(ctx, lambda f, i=run.task_id: f.run(i))
 
 
 # --- the server -------------------------------------------------------------------------
 
+RunIdArg = Annotated[str, Field(description="The run id a create tool returned.")]
 
-def build() -> MCPServer:
+
+def build(model: type[BaseModel] = VideoSpec) -> MCPServer:
+    """The server; its create tools take `model`'s fields (the spec, or a subclass of it)."""
     mcp = MCPServer(
         "moneyprinterturbo",
         title="MoneyPrinterTurbo++",
         instructions=(
-            "Make short videos from a topic or a script. create_video starts one (wait=true "
-            "follows it to the end with progress); get_task reads it; its files come back as "
+            "Make short videos from a topic or a script. create_video starts a run (wait=true "
+            "follows it to the end with progress); get_run reads it; its files come back as "
             "signed URLs that need no key. Use list_voices for `voice` values. Batches make "
-            "many videos at once; review_task approves or rejects a video that awaits review."
+            "many videos at once; review_run approves or rejects a video that awaits review."
         ),
         version="1",
         # The SDK logs each request through rich, and httpx each call to the facade: at
@@ -352,71 +272,43 @@ def build() -> MCPServer:
         log_level="WARNING",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    mcp.add_tool(
-        spec_tool(
-            "video",
-            "videos",
-            "Make a finished short video (narration, footage, subtitles, music) from a topic "
-            "or your own script. Give `script` to narrate your own text (no LLM needed), or "
-            "`topic` to have one written. Returns the task; with wait=true, when it has ended.",
-        ),
-        name="create_video",
-    )
-    mcp.add_tool(
-        spec_tool(
-            "audio", "audios", "Only the narration of a script: a WAV file, with the same fields."
-        ),
-        name="create_audio",
-    )
-    mcp.add_tool(
-        spec_tool(
-            "subtitles",
-            "subtitles",
-            "The narration and its timed subtitles (SRT and ASS), with the same fields.",
-        ),
-        name="create_subtitles",
-    )
+    creates: dict[Kind, str] = {
+        "video": "Make a finished short video (narration, footage, subtitles, music) from a "
+        "topic or your own script. Give `script` to narrate your own text (no LLM needed), or "
+        "`topic` to have one written. Returns the run; with wait=true, when it has ended.",
+        "audio": "Only the narration of a script: a WAV file, with the same fields.",
+        "subtitles": "The narration and its timed subtitles (SRT and ASS), with the same fields.",
+    }
+    for kind, description in creates.items():
+        mcp.add_tool(spec_tool(kind, description, model), name=f"create_{kind}")
 
     @mcp.tool()
-    async def get_task(
-        task_id: Annotated[str, Field(description="The id a create tool returned.")],
-        ctx: Context,
-    ) -> Annotated[CallToolResult, TaskResult]:
-        """A task's state, progress, stage and error, and its files once done."""
-        return with_links(task_result(await call(ctx, "GET", f"/tasks/{task_id}")))
+    async def get_run(run_id: RunIdArg, ctx: Context) -> Annotated[CallToolResult, RunResult]:
+        """A run's state, progress, stage and error, and its files once done."""
+        return with_links(run_result(await call(ctx, lambda f: f.run(run_id)), api_url()))
 
     @mcp.tool()
-    async def list_tasks(
+    async def list_runs(
         ctx: Context,
         state: Annotated[
-            Literal[
-                "queued",
-                "running",
-                "awaiting_review",
-                "completed",
-                "failed",
-                "cancelled",
-                "rejected",
-                "expired",
-            ]
-            | None,
-            Field(description="Only tasks in this state."),
+            Literal[RUN_STATES] | None,  # type: ignore[valid-type]
+            Field(description="Only runs in this state."),
         ] = None,
         limit: Annotated[int, Field(ge=1, le=100, description="How many, newest first.")] = 20,
-    ) -> TaskList:
-        """Your tasks, newest first."""
-        params: dict[str, Any] = {"limit": limit} | ({"state": state} if state else {})
-        page = await call(ctx, "GET", "/tasks", params=params)
-        return TaskList(items=[task_result(t) for t in page["items"]], total=page["total"])
+    ) -> RunList:
+        """Your runs, newest first."""
+        page = await call(ctx, lambda f: f.runs(state=state, limit=limit))
+        url = api_url()
+        return RunList(items=[run_result(r, url) for r in page.items], total=page.total)
 
     @mcp.tool()
-    async def cancel_task(
-        task_id: Annotated[str, Field(description="A task that is queued or running.")],
+    async def cancel_run(
+        run_id: Annotated[str, Field(description="A run that is queued or running.")],
         ctx: Context,
-    ) -> Annotated[CallToolResult, TaskResult]:
-        """Stop a task that has not ended."""
-        await call(ctx, "DELETE", f"/tasks/{task_id}")
-        return with_links(task_result(await call(ctx, "GET", f"/tasks/{task_id}")))
+    ) -> Annotated[CallToolResult, RunResult]:
+        """Stop a run that has not ended."""
+        await call(ctx, lambda f: f.cancel(run_id))
+        return with_links(run_result(await call(ctx, lambda f: f.run(run_id)), api_url()))
 
     @mcp.tool()
     async def create_batch(
@@ -437,47 +329,30 @@ def build() -> MCPServer:
             bool, Field(description="Make the good rows and report the bad ones.")
         ] = False,
     ) -> BatchResult:
-        """Many videos at once: every row is checked first, then each becomes a task."""
-        body = {"rows": rows, "defaults": defaults or {}, "skip_invalid": skip_invalid}
-        made = await call(ctx, "POST", "/batches", json=body)
-        return await _batch(ctx, made["batch_id"])
+        """Many videos at once: every row is checked first, then each becomes a run."""
+        made = await call(
+            ctx, lambda f: f.create_batch(rows, None, defaults or {}, skip_invalid=skip_invalid)
+        )
+        return batch_result(await call(ctx, lambda f: f.batch(made.batch_id)))
 
     @mcp.tool()
     async def get_batch(
         batch_id: Annotated[str, Field(description="The id create_batch returned.")],
         ctx: Context,
     ) -> BatchResult:
-        """A batch's rows: counts by state, and each row's task and state."""
-        return await _batch(ctx, batch_id)
-
-    async def _batch(ctx: Context, batch_id: str) -> BatchResult:
-        b = await call(ctx, "GET", f"/batches/{batch_id}")
-        return BatchResult(
-            batch_id=str(b["batch_id"]),
-            counts=b["counts"],
-            rows=[
-                BatchRow(
-                    row=i["row"],
-                    task_id=str(i["task_id"]) if i.get("task_id") else None,
-                    state=i["state"],
-                    error=i.get("error"),
-                )
-                for i in b["items"]
-            ],
-        )
+        """A batch's rows: counts by state, and each row's run and state."""
+        return batch_result(await call(ctx, lambda f: f.batch(batch_id)))
 
     @mcp.tool()
-    async def review_task(
-        task_id: Annotated[str, Field(description="A task awaiting review.")],
+    async def review_run(
+        run_id: Annotated[str, Field(description="A run awaiting review.")],
         approved: Annotated[bool, Field(description="Publish it (true) or drop it (false).")],
         ctx: Context,
         note: Annotated[str, Field(max_length=2000, description="Why, for the record.")] = "",
-    ) -> Annotated[CallToolResult, TaskResult]:
+    ) -> Annotated[CallToolResult, RunResult]:
         """Approve or reject a video that awaits review before it is published."""
-        body = {"approved": approved, "note": note}
-        return with_links(
-            task_result(await call(ctx, "POST", f"/tasks/{task_id}/review", json=body))
-        )
+        run = await call(ctx, lambda f: f.review(run_id, approved, note))
+        return with_links(run_result(run, api_url()))
 
     @mcp.tool()
     async def list_voices(
@@ -488,37 +363,37 @@ def build() -> MCPServer:
         ] = None,
     ) -> VoiceList:
         """Voices for `voice`: the offline ones, and the network engines (ENGINE:NAME)."""
-        voices = [Voice(**v) for v in await call(ctx, "GET", "/voices")]
+        voices = [Voice(**v.model_dump()) for v in await call(ctx, lambda f: f.voices())]
         if provider is not None:
             voices = [v for v in voices if v.offline == (provider == "offline")]
         return VoiceList(voices=voices)
 
     @mcp.resource(
-        "mpt://tasks/{task_id}/manifest",
+        "mpt://runs/{run_id}/manifest",
         mime_type="application/json",
-        description="A finished task's manifest: script, sentences with times, files, stages.",
+        description="A finished run's manifest: script, sentences with times, files, stages.",
     )
-    async def manifest(task_id: str, ctx: Context) -> str:
-        return await _file(ctx, task_id, "manifest")
+    async def manifest(run_id: str, ctx: Context) -> str:
+        return await _file(ctx, run_id, "manifest")
 
     @mcp.resource(
-        "mpt://tasks/{task_id}/subtitles.srt",
+        "mpt://runs/{run_id}/subtitles.srt",
         mime_type="application/x-subrip",
-        description="A finished task's subtitles (SRT).",
+        description="A finished run's subtitles (SRT).",
     )
-    async def subtitles(task_id: str, ctx: Context) -> str:
-        return await _file(ctx, task_id, "srt")
+    async def subtitles(run_id: str, ctx: Context) -> str:
+        return await _file(ctx, run_id, "srt")
 
-    async def _file(ctx: Context, task_id: str, name: str) -> str:
+    async def _file(ctx: Context, run_id: str, name: str) -> str:
         try:
-            task = await call(ctx, "GET", f"/tasks/{task_id}")
+            run = await call(ctx, lambda f: f.run(run_id))
         except ToolError as exc:
             raise ResourceNotFoundError(str(exc)) from None
-        url = (task.get("signed_urls") or {}).get(name)
+        url = run.signed_urls.get(name)
         if not url:
-            raise ResourceNotFoundError(f"task {task_id} has no {name} (it is {task['state']})")
-        response = await _client().get(absolute(url))
-        return response.text
+            raise ResourceNotFoundError(f"run {run_id} has no {name} (it is {run.state})")
+        data = await call(ctx, lambda f: f.fetch(url))
+        return data.decode("utf-8")
 
     @mcp.prompt(description="Turn a topic and an audience into a good create_video call.")
     def video_for(topic: str, audience: str = "a general audience") -> str:
@@ -535,20 +410,28 @@ def build() -> MCPServer:
     return mcp
 
 
+def batch_result(batch: BatchOut) -> BatchResult:
+    return BatchResult(
+        batch_id=str(batch.batch_id),
+        counts=batch.counts,
+        rows=[
+            BatchRow(
+                row=i.row,
+                run_id=str(i.task_id) if i.task_id else None,
+                state=i.state,
+                error=i.error,
+            )
+            for i in batch.items
+        ],
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="The MCP server of MoneyPrinterTurbo++.")
     parser.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
-    parser.add_argument(
-        "--write-schema", action="store_true", help="refresh api/videospec.schema.json and exit"
-    )
     args = parser.parse_args(argv)
-    if args.write_schema:  # the only place the pipeline's models are imported
-        from flows.spec import VideoSpec
-
-        SPEC_SCHEMA.write_text(json.dumps(VideoSpec.model_json_schema(), indent=2) + "\n")
-        return
     server = build()
     if args.http:
         server.run("streamable-http", host=args.host, port=args.port, streamable_http_path="/mcp")

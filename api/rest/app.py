@@ -1,4 +1,5 @@
-"""The REST facade: `uvicorn --factory api.app:create_app`. Routes live under /api/v1.
+"""The REST facade: `uvicorn --factory api.rest.app:create_app` (or `mpt serve`). Routes
+live under /api/v1.
 
 It creates flow runs of the deployments in prefect.yaml and answers from the catalog; it
 never renders anything itself, so it stays small and fast however busy the workers are.
@@ -21,16 +22,16 @@ from fastapi_offline import FastAPIOffline
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from redis.asyncio import Redis
 
-from api.limits import BodyLimitMiddleware
-from api.metrics import Metrics, MetricsMiddleware
-from api.reconcile import reconcile_forever
-from api.routes import batches, campaigns, files, system, tasks, uploads
-from api.runs import PrefectUnavailable, Runs
-from api.services import Services
-from api.signing import Signer
+from api.rest.limits import BodyLimitMiddleware
+from api.rest.metrics import Metrics, MetricsMiddleware
+from api.rest.prefect import PrefectUnavailable, Runs
+from api.rest.reconcile import reconcile_forever
+from api.rest.routes import batches, campaigns, files, runs, system, uploads
+from api.rest.services import Services
+from api.rest.signing import Signer
 from blocks.catalog import database_url, migrate
 from blocks.settings import get_settings
-from flows.spec import first_error
+from spec.errors import first_error
 
 log = logging.getLogger("api")
 DEFAULT_PREFECT_API = "http://127.0.0.1:4200/api"
@@ -101,7 +102,7 @@ def create_app(prefect_api_url: str | None = None) -> FastAPI:
         summary="Short videos from a topic or a script: create runs, follow them, fetch files.",
         lifespan=lifespan,
     )
-    for module in (tasks, batches, campaigns, uploads, files, system):
+    for module in (runs, batches, campaigns, uploads, files, system):
         app.include_router(module.router)
 
     @app.exception_handler(RequestValidationError)

@@ -1,7 +1,7 @@
 """API keys: `X-API-Key: <key>` or `Authorization: Bearer <key>`, and the role each route needs.
 
 No key or an unknown one → 401; a key whose role is too low → 403. Ownership (another
-owner's task → 404) is checked where the task is read.
+owner's run → 404) is checked where the run is read.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from api.services import Services, services
+from api.rest.services import Services, services
 from blocks.catalog import Principal, Role, principal_for
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")

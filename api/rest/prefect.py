@@ -1,4 +1,5 @@
-"""The facade's calls to Prefect: create a deployment's flow run, read its state, cancel it."""
+"""The facade's calls to Prefect, each with a deadline: create a run (as `flows.runs` says),
+read its state (in our words, cached briefly), cancel or resume it, and campaigns' schedules."""
 
 from __future__ import annotations
 
@@ -11,41 +12,14 @@ from uuid import UUID
 import httpx
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import StateType
-from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
 
-from blocks.catalog import PAUSE_EXPIRED, Kind, RunState
-
-# Deployments in prefect.yaml: one flow, stopped early for the partial requests.
-DEPLOYMENTS: dict[Kind, str] = {
-    "video": "video/video",
-    "audio": "video/audio",
-    "subtitles": "video/subtitles",
-}
-
-STATE_OF: dict[StateType, RunState] = {
-    StateType.SCHEDULED: "queued",
-    StateType.PENDING: "queued",
-    StateType.PAUSED: "awaiting_review",  # our runs pause (suspend) only to await review
-    StateType.RUNNING: "running",
-    StateType.COMPLETED: "completed",
-    StateType.FAILED: "failed",
-    StateType.CRASHED: "failed",
-    StateType.CANCELLING: "cancelled",
-    StateType.CANCELLED: "cancelled",
-}
+from flows.runs import NewRun, RunInfo, create, info_of
 
 
 class PrefectUnavailable(Exception):
     """The Prefect API did not answer (or not in time)."""
-
-
-class RunInfo:
-    __slots__ = ("state", "final", "message")
-
-    def __init__(self, state: RunState, final: bool, message: str | None) -> None:
-        self.state, self.final, self.message = state, final, message
 
 
 class Runs:
@@ -80,27 +54,9 @@ class Runs:
         except (TimeoutError, httpx.HTTPError, OSError) as exc:
             raise PrefectUnavailable(f"Prefect API at {self.api_url} did not answer") from exc
 
-    async def create(
-        self,
-        kind: Kind,
-        parameters: dict[str, Any],
-        tags: list[str],
-        idempotency_key: str | None = None,
-    ) -> UUID:
-        """A new flow run of the kind's deployment; with an idempotency key seen before for
-        that deployment, Prefect answers with the run it created then."""
-        flow_run = await self._call(
-            run_deployment(
-                DEPLOYMENTS[kind],
-                client=self.client,
-                parameters=parameters,
-                timeout=0,
-                tags=tags,
-                idempotency_key=idempotency_key,
-                as_subflow=False,
-            )
-        )
-        return flow_run.id
+    async def create(self, new: NewRun) -> UUID:
+        """A new flow run on the kind's deployment (see `flows.runs.NewRun`)."""
+        return await self._call(create(new, self.client))
 
     async def info(self, flow_run_id: UUID) -> RunInfo | None:
         """The run's state in our words; None when Prefect does not know the run."""
@@ -127,18 +83,10 @@ class Runs:
             flow_run = await self._call(self.client.read_flow_run(flow_run_id))
         except ObjectNotFound:
             return None
-        now = time.monotonic()
-        state = flow_run.state
-        if state is None:
-            info = RunInfo("queued", False, None)
-        else:
-            ours = STATE_OF.get(state.type, "queued")
-            if ours == "failed" and state.message and PAUSE_EXPIRED in state.message:
-                ours = "expired"  # no review decision came in time
-            info = RunInfo(ours, state.is_final(), state.message)
+        info = info_of(flow_run)
         if len(self._states) > 10_000:  # a bounded cache: old entries simply go
             self._states.clear()
-        self._states[flow_run_id] = (now, info)
+        self._states[flow_run_id] = (time.monotonic(), info)
         return info
 
     async def cancel(self, flow_run_id: UUID) -> bool:

@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from api.runs import PrefectUnavailable
-from api.services import Services
-from blocks.catalog import TERMINAL, RunState, VideoRow, get_video, open_videos, set_state
-from flows.spec import first_error
+from api.rest.prefect import PrefectUnavailable
+from api.rest.services import Services
+from blocks.catalog import VideoRow, get_video, open_videos, set_state
+from spec.errors import first_error
+from spec.runs import ENDED, RunState
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def published_files(svc: Services, row: VideoRow) -> dict[str, str]:
 
 async def current_state(svc: Services, row: VideoRow) -> tuple[VideoRow, RunState]:
     """The row with Prefect's word on a run still going; the catalog's when Prefect is down."""
-    if row.state in TERMINAL:
+    if row.state in ENDED:
         return row, row.state
     try:
         info = await svc.runs.info(row.flow_run_id)
@@ -75,7 +76,7 @@ async def reconcile_open_runs(svc: Services, limit: int = 200) -> int:
     ended = 0
     for row in rows:
         _, state = await current_state(svc, row)
-        ended += state in TERMINAL
+        ended += state in ENDED
     return ended
 
 

@@ -1,20 +1,27 @@
-"""Starting runs for the facade: the rate limit, then a flow run of a deployment, recorded in
-the catalog under its owner. The routes for single tasks and for batches both use it."""
+"""Starting runs for the facade: the rate limit, the machine's checks (`flows.preflight`),
+then a flow run of the kind's deployment (`flows.runs.NewRun`), recorded in the catalog under
+its owner. The routes for single runs and for batches both use it."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 from uuid import UUID
 
 from fastapi import HTTPException
+from fastapi.concurrency import run_in_threadpool
 from prefect.exceptions import ObjectNotFound
 
-from api.ratelimit import RedisError, retry_after
-from api.runs import PrefectUnavailable
-from api.services import Services
-from blocks.catalog import Kind, Principal, RunState, get_video, record_created
+from api.rest.prefect import PrefectUnavailable
+from api.rest.ratelimit import RedisError, retry_after
+from api.rest.services import Services
+from blocks.catalog import Principal, get_video, record_created
+from blocks.errors import BadInput
+from flows.preflight import preflight
+from flows.runs import NewRun
+from spec.runs import Kind, RunState
+from spec.service import RunCreated
+from spec.video import VideoSpec
 
 log = logging.getLogger(__name__)
 
@@ -37,22 +44,34 @@ async def check_rate(svc: Services, who: Principal) -> None:
         )
 
 
+async def create_run(
+    svc: Services, who: Principal, kind: Kind, spec: VideoSpec, retry_key: str | None
+) -> RunCreated:
+    """One run from one request: 422 with the machine's one-line reason, 429 over the rate."""
+    await check_rate(svc, who)
+    try:
+        spec = await run_in_threadpool(preflight, spec, kind, True)
+    except BadInput as exc:
+        raise HTTPException(422, str(exc)) from None
+    run_id, state = await start_run(
+        svc, who, kind, spec.model_dump(mode="json"), [retry_key] if retry_key else None
+    )
+    return RunCreated(task_id=run_id, status=state)
+
+
 async def start_run(
     svc: Services,
     who: Principal,
     kind: Kind,
     spec: dict[str, Any],
-    idempotency: list[Any] | None = None,
+    retry: list[Any] | None = None,
     batch_id: UUID | None = None,
 ) -> tuple[UUID, RunState]:
-    """A new run of the kind's deployment, recorded under the caller; with `idempotency`
+    """A new run of the kind's deployment, recorded under the caller; with `retry` parts
     seen before, the run it made then. 503 when Prefect does not answer."""
-    parameters = {"spec": spec, "output": kind}
-    # Scoped to the owner (as a JSON list, so no owner name can forge another's key).
-    key = json.dumps([who.owner, *idempotency]) if idempotency else None
-    tags = ["api", f"owner:{who.owner}"] + ([f"batch:{batch_id}"] if batch_id else [])
+    new = NewRun(kind=kind, spec=spec, owner=who.owner, batch_id=batch_id, retry=retry)
     try:
-        run_id = await svc.runs.create(kind, parameters, tags=tags, idempotency_key=key)
+        run_id = await svc.runs.create(new)
     except PrefectUnavailable:
         raise HTTPException(
             503, "the Prefect API is not answering, so no run was created; try again later"
@@ -61,7 +80,7 @@ async def start_run(
         raise HTTPException(
             503, f"the {kind} deployment is missing on the Prefect server: run `make stack`"
         ) from None
-    if key:
+    if new.idempotency_key:
         async with svc.pool.connection() as conn:
             seen = await get_video(conn, run_id)
         if seen is not None:
@@ -70,9 +89,8 @@ async def start_run(
             return run_id, seen.state
     try:
         async with svc.pool.connection() as conn:
-            await record_created(
-                conn, run_id, who.owner, kind, spec, str(svc.output_root / str(run_id)), batch_id
-            )
+            out_dir = str(svc.output_root / str(run_id))
+            await record_created(conn, run_id, who.owner, kind, spec, out_dir, batch_id)
     except Exception:
         # A run nobody can see is worse than none: take it back before answering.
         await cancel_quietly(svc, run_id)

@@ -10,9 +10,9 @@ from fastapi.concurrency import run_in_threadpool
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
-from api.metrics import Metrics
-from api.runs import Runs
-from api.signing import Signer
+from api.rest.metrics import Metrics
+from api.rest.prefect import Runs
+from api.rest.signing import Signer
 from blocks.catalog import migrate
 from blocks.settings import Settings
 

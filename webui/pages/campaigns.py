@@ -10,9 +10,11 @@ import json
 import pandas as pd
 import streamlit as st
 
-from webui.client import FacadeError
+from api.client import FacadeError
+from spec.runs import SETTLED
+from spec.service import BatchCheck
 from webui.i18n import t
-from webui.ui import ENDED, error, facade, require_signin, role
+from webui.ui import error, facade, require_signin, role
 
 require_signin()
 st.title(t("nav.campaigns"))
@@ -55,11 +57,11 @@ def _defaults() -> dict | None:
     return data
 
 
-def _problems(check: dict) -> None:
-    st.caption(t("campaigns.valid", valid=check["valid"], rows=check["rows"]))
-    for p in check["problems"]:
-        field = f"{p['field']}: " if p["field"] else ""
-        st.error(t("campaigns.problem", row=p["row"], field=field, message=p["message"]))
+def _problems(check: BatchCheck) -> None:
+    st.caption(t("campaigns.valid", valid=check.valid, rows=check.rows))
+    for p in check.problems:
+        field = f"{p.field}: " if p.field else ""
+        st.error(t("campaigns.problem", row=p.row, field=field, message=p.message))
 
 
 if creator:
@@ -75,11 +77,11 @@ if creator:
             try:
                 check = facade().check_batch(rows, file, defaults)
                 _problems(check)
-                if start_clicked and (not check["problems"] or skip_invalid):
+                if start_clicked and (not check.problems or skip_invalid):
                     made = facade().create_batch(rows, file, defaults, name, skip_invalid)
-                    st.session_state["campaign_batch"] = made["batch_id"]
+                    st.session_state["campaign_batch"] = str(made.batch_id)
                     st.success(
-                        t("campaigns.started", batch_id=made["batch_id"], items=len(made["items"]))
+                        t("campaigns.started", batch_id=made.batch_id, items=len(made.items))
                     )
             except FacadeError as exc:
                 error(exc)
@@ -95,26 +97,26 @@ def follow() -> None:
         error(exc)
         return
     st.subheader(t("campaigns.progress"))
-    done = sum(n for s, n in batch["counts"].items() if s in ENDED | {"awaiting_review", "invalid"})
-    st.progress(done / max(1, batch["total"]), text=f"{done} / {batch['total']}")
+    done = sum(n for s, n in batch.counts.items() if s in SETTLED | {"invalid"})
+    st.progress(done / max(1, batch.total), text=f"{done} / {batch.total}")
     frame = pd.DataFrame(
         [
             {
-                "row": i["row"],
-                "topic": i.get("topic"),
-                "state": i["state"],
-                "progress": i.get("progress") or 0,
-                "error": i.get("error") or "",
+                "row": i.row,
+                "topic": i.topic,
+                "state": i.state,
+                "progress": i.progress or 0,
+                "error": i.error or "",
             }
-            for i in batch["items"]
+            for i in batch.items
         ]
     )
     st.dataframe(frame, hide_index=True, width="stretch")
     report = io.StringIO()
     writer = csv.DictWriter(report, fieldnames=["row", "topic", "state", "task_id", "error"])
     writer.writeheader()
-    for i in batch["items"]:
-        writer.writerow({k: i.get(k) for k in writer.fieldnames})
+    for i in batch.items:
+        writer.writerow(i.model_dump(mode="json", include=set(writer.fieldnames)))
     st.download_button(
         t("campaigns.report"),
         report.getvalue(),
@@ -122,7 +124,7 @@ def follow() -> None:
         mime="text/csv",
         key="campaign_report",
     )
-    finished = done >= batch["total"]
+    finished = done >= batch.total
     if st.session_state.get("campaign_polling") and finished:
         st.session_state["campaign_polling"] = False
         st.rerun()
@@ -169,24 +171,20 @@ if not campaigns:
     st.caption(t("campaigns.none"))
 for c in campaigns:
     with st.container(border=True):
-        when = (
-            c["schedule"].get("cron")
-            or c["schedule"].get("interval_s")
-            or c["schedule"].get("rrule")
-        )
+        when = c.schedule.get("cron") or c.schedule.get("interval_s") or c.schedule.get("rrule")
         st.markdown(
-            f"**{c['name']}** — {when} ({c['schedule'].get('timezone', 'UTC')}), "
-            f"{c['rows']} rows, {'active' if c['active'] else 'paused'}"
+            f"**{c.name}** — {when} ({c.schedule.get('timezone', 'UTC')}), "
+            f"{c.rows} rows, {'active' if c.active else 'paused'}"
         )
         if creator:
             a, b = st.columns(2)
-            toggle = t("campaigns.pause") if c["active"] else t("campaigns.resume")
+            toggle = t("campaigns.pause") if c.active else t("campaigns.resume")
             try:
-                if a.button(toggle, key=f"toggle-{c['name']}"):
-                    facade().set_campaign(c["name"], not c["active"])
+                if a.button(toggle, key=f"toggle-{c.name}"):
+                    facade().set_campaign(c.name, not c.active)
                     st.rerun()
-                if b.button(t("campaigns.delete"), key=f"delete-{c['name']}"):
-                    facade().remove_campaign(c["name"])
+                if b.button(t("campaigns.delete"), key=f"delete-{c.name}"):
+                    facade().remove_campaign(c.name)
                     st.rerun()
             except FacadeError as exc:
                 error(exc)

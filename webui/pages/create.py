@@ -1,5 +1,5 @@
-"""Create: every VideoSpec option, grouped as users know them; then the task, followed to the
-end: its stages, the player, downloads, and the social text."""
+"""Create: every VideoSpec option, grouped as the spec groups them; then the run, followed to
+the end: its stages, the player, downloads, and the social text."""
 
 from __future__ import annotations
 
@@ -9,41 +9,34 @@ import uuid
 
 import streamlit as st
 
-from webui.client import FacadeError
-from webui.form import GROUPS, group, load_into_session
+from api.client import FacadeError
+from spec.runs import ENDED, SETTLED
+from webui.form import field_label, group, group_label, groups, load_into_session
 from webui.i18n import t
-from webui.ui import (
-    ENDED,
-    absolute,
-    config,
-    error,
-    facade,
-    require_signin,
-    role,
-    show_task,
-    stage_lines,
-)
+from webui.ui import absolute, config, error, facade, require_signin, role, show_run, stage_lines
 
 require_signin()
 st.title(t("create.title"))
 try:
     cfg = config()
-    voices = [v["id"] for v in facade().voices() if v["offline"]]
+    voices = [v.id for v in facade().voices() if v.offline]
 except FacadeError as exc:
     error(exc)
     st.stop()
-schema, limits = cfg["spec_schema"], cfg["limits"]
+schema, limits = cfg.spec_schema, cfg.limits
 props = schema["properties"]
 
-# "Make again" (Tasks page) and presets put a spec here to fill the form with.
+# "Make again" (Runs page) and presets put a spec here to fill the form with.
 if "prefill" in st.session_state:
-    load_into_session(st.session_state.pop("prefill"))
+    load_into_session(st.session_state.pop("prefill"), schema)
 
-if not cfg["llm_configured"]:
+if not cfg.llm_configured:
     st.caption(t("create.no_llm"))
 topic = st.text_input(t("create.topic"), key="f.topic", max_chars=int(limits["max_topic_chars"]))
 script = st.text_area(t("create.script"), key="f.script", height=180)
-language = st.text_input(t("field.language"), key="f.language", placeholder="auto")
+language = st.text_input(
+    field_label("language", props["language"]), key="f.language", placeholder="auto"
+)
 
 uploads: dict[str, str] = st.session_state.setdefault("uploads", {})
 
@@ -67,17 +60,17 @@ def uploaded(files: list, what: str, folder: str | None = None) -> list[str]:
             except FacadeError as exc:
                 error(exc)
                 continue
-            uploads[ident] = answer["path"]
+            uploads[ident] = answer.path
             st.caption(t("create.uploaded", name=file.name))
         paths.append(uploads[ident])
     return paths
 
 
 spec: dict = {}
-for label, fields in GROUPS:
-    with st.expander(t(label), expanded=label == "group.frame"):
+for name, fields in groups(schema):
+    with st.expander(group_label(name), expanded=name == "frame"):
         spec |= group(schema, fields, voices)
-        if label == "group.footage":
+        if name == "footage":
             folder = st.session_state.setdefault(
                 "footage_folder", f"footage-{uuid.uuid4().hex[:8]}"
             )
@@ -86,30 +79,33 @@ for label, fields in GROUPS:
             )
             if files and uploaded(files, "footage", folder):
                 spec["materials_dir"] = uploads[f"footage:{files[0].file_id}"].rsplit("/", 1)[0]
-        if label == "group.voice":
+        if name == "voice":
             narration = st.file_uploader(t("create.upload_narration"), key="up_narration")
             if narration and (paths := uploaded([narration], "narration")):
                 spec["audio"] = paths[0]
             if st.button(t("create.preview_voice"), key="voice_preview"):
                 try:
                     sample = {"script": t("create.preview_text"), "voice": spec.get("voice")}
-                    st.session_state["preview_task"] = facade().create("audios", sample)["task_id"]
+                    made = facade().create("audio", sample)
+                    st.session_state["preview_task"] = str(made.task_id)
                 except FacadeError as exc:
                     error(exc)
             preview = st.session_state.get("preview_task")
             if preview:
                 for _ in range(30):  # a short sample: seconds, asked once a second at most
-                    task = facade().task(preview)
-                    if task["state"] in ENDED:
+                    sample_run = facade().run(preview)
+                    if sample_run.state in ENDED:
                         break
                     time.sleep(1)
-                if task.get("signed_urls", {}).get("audio"):
-                    st.audio(absolute(task["signed_urls"]["audio"]))
-                elif task["state"] in ENDED:
-                    st.error(t("create.failed", error=task.get("error") or task["state"]))
-        if label == "group.music":
+                if sample_run.signed_urls.get("audio"):
+                    st.audio(absolute(sample_run.signed_urls["audio"]))
+                elif sample_run.state in ENDED:
+                    st.error(t("create.failed", error=sample_run.error or sample_run.state))
+        if name == "music":
             music = st.file_uploader(t("create.upload_music"), key="up_music")
-            choice = st.selectbox(t("field.music"), ["none", "random"], key="f.music_choice")
+            choice = st.selectbox(
+                field_label("music", props["music"]), ["none", "random"], key="f.music_choice"
+            )
             spec["music"] = choice
             if music and (paths := uploaded([music], "music")):
                 spec["music"] = paths[0]
@@ -157,60 +153,58 @@ elif st.button(t("create.generate"), key="generate", type="primary"):
         )
     else:
         try:
-            created = facade().create("videos", spec)
+            created = facade().create("video", spec)
         except FacadeError as exc:
             error(exc)
         else:
-            st.session_state["current_task"] = created["task_id"]
+            st.session_state["current_task"] = str(created.task_id)
             st.session_state["current_seen"] = {}
-            st.success(t("create.started", task_id=created["task_id"]))
+            st.success(t("create.started", run_id=created.task_id))
 
 
 def follow() -> None:
-    """The task as it goes: one request a second, and none once it has ended."""
-    task_id = st.session_state.get("current_task")
-    if not task_id:
+    """The run as it goes: one request a second, and none once it has ended."""
+    run_id = st.session_state.get("current_task")
+    if not run_id:
         return
     last = st.session_state.get("current_last")
     fresh = time.monotonic() - st.session_state.get("current_asked", 0.0) < 0.95
-    if last and last["task_id"] == task_id and (last["state"] in ENDED or fresh):
-        task = last  # ended, or asked under a second ago (a rerun of the page between ticks)
+    if last and str(last.task_id) == run_id and (last.state in ENDED or fresh):
+        run = last  # ended, or asked under a second ago (a rerun of the page between ticks)
     else:
         st.session_state["current_asked"] = time.monotonic()
         try:
-            task = facade().task(task_id)
+            run = facade().run(run_id)
         except FacadeError as exc:
             error(exc)
             return
-        st.session_state["current_last"] = task
+        st.session_state["current_last"] = run
     seen = st.session_state.setdefault("current_seen", {})
-    if task.get("stage") and task["stage"] not in seen:
-        seen[task["stage"]] = time.monotonic()
-    if task["state"] in ENDED and "end" not in seen:
+    if run.stage and run.stage not in seen:
+        seen[run.stage] = time.monotonic()
+    if run.state in ENDED and "end" not in seen:
         seen["end"] = time.monotonic()
     state = {"completed": "complete", "failed": "error", "cancelled": "error"}.get(
-        task["state"], "running"
+        run.state, "running"
     )
     with st.status(t("create.following"), state=state, expanded=True):
-        st.progress(min(1.0, task["progress"] / 100), text=f"{task['progress']:.0f}%")
-        st.markdown("\n\n".join(stage_lines(task, seen)))
-    if task["state"] == "completed":
-        st.success(t("create.done", seconds=task.get("duration_s") or 0))
-        show_task(task, f"current-{task_id}")
-    elif task["state"] == "awaiting_review":
+        st.progress(min(1.0, run.progress / 100), text=f"{run.progress:.0f}%")
+        st.markdown("\n\n".join(stage_lines(run, seen)))
+    if run.state == "completed":
+        st.success(t("create.done", seconds=run.duration_s or 0))
+        show_run(run, f"current-{run_id}")
+    elif run.state == "awaiting_review":
         st.info(t("create.awaiting_review"))
-        show_task(task, f"current-{task_id}")
-    elif task["state"] in ENDED:
-        st.error(t("create.failed", error=task.get("error") or task["state"]))
-    if task["state"] in ENDED | {"awaiting_review"} and st.session_state.get("polling"):
+        show_run(run, f"current-{run_id}")
+    elif run.state in ENDED:
+        st.error(t("create.failed", error=run.error or run.state))
+    if run.state in SETTLED and st.session_state.get("polling"):
         st.session_state["polling"] = False
         st.rerun()  # the whole page again: the fragment stops ticking
 
 
-# Ticks once a second while the task runs; without ticks (and requests) once it has ended.
-last = st.session_state.get("current_last") or {}
-running = bool(st.session_state.get("current_task")) and last.get("state") not in (
-    ENDED | {"awaiting_review"}
-)
+# Ticks once a second while the run goes; without ticks (and requests) once it has settled.
+last = st.session_state.get("current_last")
+running = bool(st.session_state.get("current_task")) and (last is None or last.state not in SETTLED)
 st.session_state["polling"] = running
 st.fragment(run_every=1.0 if running else None)(follow)()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from webui.client import FacadeError
+from api.client import FacadeError
 from webui.i18n import t
 from webui.ui import api_url, error, facade
 
@@ -19,7 +19,7 @@ try:
 except FacadeError as exc:
     error(exc)
 else:
-    for name, result in health["checks"].items():
+    for name, result in health.checks.items():
         ok = result == "ok"
         icon = ":material/check_circle:" if ok else ":material/cancel:"
         st.markdown(f"{icon} **{name}**: {t('settings.ok') if ok else result}")
@@ -33,7 +33,5 @@ if st.session_state.get("who") and st.button(t("settings.providers"), key="provi
         if not checks:
             st.info(t("settings.no_providers"))
         for c in checks:
-            mark = ":material/check_circle:" if c["answered"] else ":material/cancel:"
-            st.markdown(
-                f"{mark} **{c['provider']}** ({c['kind']}, {c['seconds']:.2f} s): {c['detail']}"
-            )
+            mark = ":material/check_circle:" if c.answered else ":material/cancel:"
+            st.markdown(f"{mark} **{c.provider}** ({c.kind}, {c.seconds:.2f} s): {c.detail}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from webui.client import FacadeError
+from api.client import FacadeError
 from webui.i18n import t
 from webui.ui import error, sign_in
 

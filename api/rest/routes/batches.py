@@ -15,21 +15,11 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from api.auth import Creator, Viewer
-from api.create import cancel_quietly, check_rate, start_run
-from api.routes.tasks import ERRORS
-from api.schemas import (
-    BatchCheck,
-    BatchCreated,
-    BatchIn,
-    BatchItemOut,
-    BatchOut,
-    BatchPage,
-    Problem,
-    RowProblemOut,
-    VideoRequest,
-)
-from api.services import Services, services
+from api.rest.auth import Creator, Viewer
+from api.rest.routes.runs import ERRORS
+from api.rest.runs import cancel_quietly, check_rate, start_run
+from api.rest.schemas import VideoRequest
+from api.rest.services import Services, services
 from blocks.batches import (
     BatchRow,
     ItemRow,
@@ -39,11 +29,23 @@ from blocks.batches import (
     list_batches,
     mark_cancelled,
 )
-from blocks.catalog import TERMINAL, Principal, set_state
+from blocks.catalog import Principal, set_state
 from blocks.errors import BadInput
-from flows.campaign import Campaign, RowProblem, format_of, read_rows, validate_rows
-from flows.spec import first_error
-from flows.video import preflight
+from flows.batch import checked_rows
+from flows.campaign import format_of, read_rows
+from spec.campaign import Campaign, RowProblem, problems_line
+from spec.errors import first_error
+from spec.runs import ENDED
+from spec.service import (
+    BatchCheck,
+    BatchCreated,
+    BatchIn,
+    BatchItemOut,
+    BatchOut,
+    BatchPage,
+    Problem,
+    RowProblemOut,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["batches"])
 Svc = Annotated[Services, Depends(services)]
@@ -121,17 +123,10 @@ def _checked(body: BatchIn, owner: str) -> tuple[Campaign, list, list[RowProblem
         owner=owner,
     )
     try:
-        valid, problems = validate_rows(campaign, model=VideoRequest)
+        valid, problems = checked_rows(campaign, model=VideoRequest)
     except BadInput as exc:
         raise HTTPException(422, str(exc)) from None
-    good = []
-    for number, spec in valid:
-        try:
-            preflight(spec)
-            good.append((number, spec))
-        except BadInput as exc:
-            problems.append(RowProblem(row=number, field=None, message=str(exc)))
-    return campaign, good, sorted(problems, key=lambda p: p.row)
+    return campaign, valid, problems
 
 
 @router.post("/batches/check", response_model=BatchCheck, responses=ERRORS, openapi_extra=_BODIES)
@@ -161,9 +156,7 @@ async def create_batch_route(request: Request, who: Creator, svc: Svc) -> BatchC
     body = await _batch_in(request, svc)
     campaign, valid, problems = await run_in_threadpool(_checked, body, who.owner)
     if problems and not body.skip_invalid:
-        listed = "; ".join(p.line() for p in problems[:3])
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise HTTPException(422, f"{len(problems)} invalid row(s): {listed}{more}")
+        raise HTTPException(422, problems_line(problems))
     if not valid:
         raise HTTPException(422, "no valid row to make")
     await check_rate(svc, who)
@@ -242,7 +235,7 @@ async def _batch_out(svc: Services, batch: BatchRow, prefix: str) -> BatchOut:
 
 @router.get("/batches/{batch_id}", response_model=BatchOut, responses=ERRORS)
 async def read_batch(batch_id: UUID, who: Viewer, svc: Svc, request: Request) -> BatchOut:
-    """Counts by state and each row: its task, state, progress, URLs or error."""
+    """Counts by state and each row: its run, state, progress, URLs or error."""
     async with svc.pool.connection() as conn:
         batch = _visible(who, await get_batch(conn, batch_id))
     return await _batch_out(svc, batch, _prefix(request))
@@ -277,7 +270,7 @@ async def cancel_batch(batch_id: UUID, who: Creator, svc: Svc, request: Request)
         batch = _visible(who, await get_batch(conn, batch_id))
         items = await batch_items(conn, batch.id)
     for item in items:
-        if item.task_id is not None and (item.state or "queued") not in TERMINAL:
+        if item.task_id is not None and (item.state or "queued") not in ENDED:
             await cancel_quietly(svc, item.task_id)
             async with svc.pool.connection() as conn:
                 await set_state(conn, item.task_id, "cancelled")

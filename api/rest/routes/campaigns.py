@@ -12,20 +12,11 @@ from fastapi.concurrency import run_in_threadpool
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from pydantic import ValidationError
 
-from api.auth import Creator, Viewer
-from api.routes.tasks import ERRORS
-from api.runs import PrefectUnavailable
-from api.schemas import (
-    CampaignIn,
-    CampaignOut,
-    CampaignPatch,
-    Problem,
-    ScheduleIn,
-    VideoRequest,
-    inside_roots,
-    readable_roots,
-)
-from api.services import Services, services
+from api.rest.auth import Creator, Viewer
+from api.rest.prefect import PrefectUnavailable
+from api.rest.routes.runs import ERRORS
+from api.rest.schemas import VideoRequest, inside_roots, readable_roots
+from api.rest.services import Services, services
 from blocks.batches import (
     CampaignRow,
     add_campaign,
@@ -36,8 +27,11 @@ from blocks.batches import (
 )
 from blocks.catalog import Principal
 from blocks.errors import BadInput
-from flows.campaign import Campaign, read_file, validate_rows
-from flows.spec import first_error
+from flows.batch import checked_rows
+from flows.campaign import read_file
+from spec.campaign import Campaign, problems_line
+from spec.errors import first_error
+from spec.service import CampaignIn, CampaignOut, CampaignPatch, Problem, ScheduleIn
 
 router = APIRouter(prefix="/api/v1", tags=["campaigns"])
 Svc = Annotated[Services, Depends(services)]
@@ -84,13 +78,11 @@ def _checked(body: CampaignIn, who: Principal, max_rows: int) -> Campaign:
         owner=who.owner,
     )
     try:
-        _, problems = validate_rows(campaign, model=VideoRequest)
+        _, problems = checked_rows(campaign, model=VideoRequest)
     except BadInput as exc:
         raise HTTPException(422, str(exc)) from None
     if problems and not body.skip_invalid:
-        listed = "; ".join(p.line() for p in problems[:3])
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise HTTPException(422, f"{len(problems)} invalid row(s): {listed}{more}")
+        raise HTTPException(422, problems_line(problems))
     return campaign
 
 

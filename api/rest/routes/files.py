@@ -1,4 +1,4 @@
-"""Finished files, served only from under the output root, to whoever may see their task."""
+"""Finished files, served only from under the output root, to whoever may see their run."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 
-from api.auth import Viewer
-from api.routes.tasks import ERRORS
-from api.schemas import Problem
-from api.services import Services, services
+from api.rest.auth import Viewer
+from api.rest.routes.runs import ERRORS
+from api.rest.services import Services, services
 from blocks import storage
 from blocks.catalog import Principal, get_video
 from blocks.errors import StageError, TransientError
 from blocks.settings import get_settings
 from blocks.storage import media_type
+from spec.service import Problem
 
 router = APIRouter(prefix="/api/v1", tags=["files"])
 Svc = Annotated[Services, Depends(services)]
@@ -44,7 +44,7 @@ def resolve_under(root: Path, file_path: str) -> Path | None:
 
 
 async def _check_owner(top: str, who: Principal, svc: Services) -> None:
-    """A file belongs to the task whose folder holds it; only its owner (or an admin) sees it."""
+    """A file belongs to the run whose folder holds it; only its owner (or an admin) sees it."""
     if who.role == "admin":
         return
     try:
@@ -155,7 +155,7 @@ async def signed(
     request: Request,
     download: Annotated[bool, Query(description="As an attachment, with its name.")] = False,
 ) -> Response:
-    """A published file through a signed link (from a task's `signed_urls`), no key needed:
+    """A published file through a signed link (from a run's `signed_urls`), no key needed:
     Range works; an expired or altered link answers 403."""
     if not svc.signer.valid(file_path, expires, signature):
         raise HTTPException(403, "this link has expired or was altered")

@@ -10,14 +10,15 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from api.auth import Viewer
-from api.metrics import CONTENT_TYPE
-from api.routes.tasks import ERRORS
-from api.schemas import HealthOut, ServiceConfig, VoiceOut, WhoAmI
-from api.services import Services, services
+from api.rest.auth import Viewer
+from api.rest.metrics import CONTENT_TYPE
+from api.rest.routes.runs import ERRORS
+from api.rest.services import Services, services
 from blocks.catalog import count_by_state
 from blocks.tts import NETWORK_ENGINES
-from flows.spec import VideoSpec, first_error
+from spec.errors import first_error
+from spec.service import HealthOut, ProviderCheckOut, ServiceConfig, VoiceOut, WhoAmI
+from spec.video import VideoSpec
 
 router = APIRouter(prefix="/api/v1", tags=["system"])
 Svc = Annotated[Services, Depends(services)]
@@ -124,9 +125,10 @@ async def config(who: Viewer, svc: Svc) -> ServiceConfig:
     )
 
 
-@router.get("/providers", responses=ERRORS)
-async def providers(who: Viewer) -> list[dict[str, object]]:
+@router.get("/providers", response_model=list[ProviderCheckOut], responses=ERRORS)
+async def providers(who: Viewer) -> list[ProviderCheckOut]:
     """Each configured network provider (LLMs, stock footage) called once: did it answer."""
     from blocks.checks import check_providers
 
-    return [r.model_dump() for r in await run_in_threadpool(check_providers)]
+    checks = await run_in_threadpool(check_providers)
+    return [ProviderCheckOut(**r.model_dump()) for r in checks]

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from api.auth import Creator
-from api.routes.tasks import ERRORS
-from api.schemas import UploadOut
-from api.services import Services, services
+from api.rest.auth import Creator
+from api.rest.routes.runs import ERRORS
+from api.rest.services import Services, services
 from blocks.errors import StageError
+from spec.service import UploadOut
 from tasks.files import atomic_path
 from tasks.media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, probe
 
