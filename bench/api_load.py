@@ -138,7 +138,7 @@ def main() -> None:
         wait_http(f"{prefect_url}/health")
         procs.append(
             subprocess.Popen(
-                [bin_dir / "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1",
+                [bin_dir / "uvicorn", "--factory", "api.rest.app:create_app", "--host", "127.0.0.1",
                  "--port", str(api_port), "--log-level", "warning", "--no-access-log"],
                 env=env, cwd=REPO, stdout=subprocess.DEVNULL,
             )

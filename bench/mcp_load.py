@@ -155,7 +155,7 @@ def main() -> None:
                     "-m",
                     "uvicorn",
                     "--factory",
-                    "api.app:create_app",
+                    "api.rest.app:create_app",
                     "--host",
                     "127.0.0.1",
                     "--port",
@@ -169,7 +169,7 @@ def main() -> None:
         )
         procs.append(
             start(
-                [sys.executable, "-m", "api.mcp_server", "--http", "--port", str(mcp_port)],
+                [sys.executable, "-m", "api.mcp.server", "--http", "--port", str(mcp_port)],
                 env,
                 tmp / "mcp.log",
             )

@@ -109,9 +109,9 @@ def cues(seconds: float) -> list[tuple[float, float, str]]:
 
 
 def worker_ours(inputs: dict, out: str) -> None:
+    from spec.subtitles import SubtitleStyle
     from tasks.materials import Clip, Materials
     from tasks.media import probe
-    from tasks.options import SubtitleStyle
     from tasks.render import RenderOptions, render_video
     from tasks.subtitles import make_subtitles, resolve_font
     from tasks.timings import Narration, SentenceTiming, word_timings

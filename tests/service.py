@@ -163,7 +163,7 @@ def facade_server(prefect_url: str) -> Iterator[str]:
 
     import uvicorn
 
-    from api.app import create_app
+    from api.rest.app import create_app
 
     port = free_port()
     server = uvicorn.Server(

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from flows.spec import VideoSpec
 from flows.video import video_flow
+from spec import VideoSpec
 from tasks.alignment import align, narration_from_audio, transcribe
 from tasks.narration import synthesize
 from tasks.script import make_script

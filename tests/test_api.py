@@ -23,7 +23,7 @@ from .service import SPEC, cancel_open_runs, free_port, key, wait_for
 
 @pytest.fixture(scope="module")
 def app_client(deployed):
-    from api.app import create_app
+    from api.rest.app import create_app
 
     with TestClient(create_app(prefect_api_url=deployed)) as client:
         yield client
@@ -33,7 +33,7 @@ def app_client(deployed):
 @pytest.fixture
 def make_client(deployed, settings_env):
     """A client for an app built under extra MPT_* settings (and maybe another Prefect URL)."""
-    from api.app import create_app
+    from api.rest.app import create_app
 
     clients = []
 
@@ -625,7 +625,7 @@ def test_a_path_too_long_inside_the_roots_is_422(app_client, field):
 def test_signed_urls_serve_their_file_without_a_key_until_altered_or_expired(
     app_client, published, catalog_url
 ):
-    from api.signing import Signer
+    from api.rest.signing import Signer
 
     task, data = published
     with psycopg.connect(catalog_url) as conn:

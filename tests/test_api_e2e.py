@@ -18,7 +18,7 @@ ORDER = ["queued", "running", "completed"]
 
 @pytest.fixture(scope="module")
 def client(deployed):
-    from api.app import create_app
+    from api.rest.app import create_app
 
     worker = start_worker("cpu")
     try:
@@ -138,7 +138,7 @@ def test_a_run_that_fails_reports_its_error(client):
     folder.mkdir(parents=True)
     r = client.post("/api/v1/videos", json=SPEC | {"materials_dir": str(folder)}, headers=headers)
     assert r.status_code == 202, r.text
-    folder.rmdir()  # gone before the worker starts the run: the flow refuses its parameters
+    folder.rmdir()  # gone before the worker starts the run: its materials stage refuses it
     final = follow(client, r.json()["task_id"], headers)[-1]
     assert final["state"] == "failed"
     assert "materials folder does not exist" in final["error"]

@@ -21,7 +21,7 @@ from .service import cancel_open_runs, free_port, key
 def live_api(deployed):
     import uvicorn
 
-    from api.app import create_app
+    from api.rest.app import create_app
 
     port = free_port()
     server = uvicorn.Server(

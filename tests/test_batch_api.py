@@ -42,7 +42,7 @@ def _prefect(coro_fn):  # noqa: ANN001, ANN202 - a small async runner for client
 
 @pytest.fixture(scope="module")
 def app(deployed):
-    from api.app import create_app
+    from api.rest.app import create_app
 
     cancel_open_runs()
     with TestClient(create_app(prefect_api_url=deployed)) as client:
@@ -85,7 +85,7 @@ def test_bad_batches_are_422_in_one_line_and_create_nothing(app, catalog_url):
 
 
 def test_too_many_rows_is_422(deployed, settings_env):
-    from api.app import create_app
+    from api.rest.app import create_app
 
     settings_env(MPT_API__MAX_BATCH_ROWS="3")
     with TestClient(create_app(prefect_api_url=deployed)) as client:
@@ -195,7 +195,7 @@ def test_review_approve_publishes_and_reject_publishes_nothing(app, worker, root
     again = app.post(f"/api/v1/tasks/{rejected}/review", json={"approved": True}, headers=headers)
     assert (
         again.status_code == 409
-        and again.json()["detail"] == "task is rejected, not awaiting review"
+        and again.json()["detail"] == "run is rejected, not awaiting review"
     )
 
 

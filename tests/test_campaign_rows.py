@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 
 from blocks.errors import BadInput
-from flows.campaign import Campaign, read_rows, valid_columns, validate_rows
+from flows.campaign import read_rows
+from spec.campaign import Campaign, valid_columns, validate_rows
 
 
 def csv(text: str) -> bytes:

@@ -33,9 +33,15 @@ def test_voices_lists_offline_voices():
         (["make", "--script", "hi", "--music", "/no/such.mp3"], "music file not found"),
         # A name too long for the file system once raised OSError through the validator.
         (["make", "--script", "hi", "--music", f"/tmp/{'a' * 300}.mp3"], "music file not found"),
-        (["make", "--script", "hi", "--materials", f"/tmp/{'m' * 300}"], "materials folder does"),
+        (
+            ["make", "--script", "hi", "--materials-dir", f"/tmp/{'m' * 300}"],
+            "materials folder does",
+        ),
         (["make", "--script", "hi", "--aspect", "4:3"], "aspect"),
-        (["make", "--script", "hi", "--materials", "/no/such/dir"], "materials folder does not"),
+        (
+            ["make", "--script", "hi", "--materials-dir", "/no/such/dir"],
+            "materials folder does not",
+        ),
         (["make", "coffee"], "no script given and no LLM provider configured"),
         (["make", "--script-file", "/no/such/script.txt"], "cannot read script file"),
         (["make", "--audio", "/no/such/narration.m4a"], "audio file not found"),

@@ -213,7 +213,7 @@ def test_make_help_groups_its_options_in_panels():
         return max((p for p in panels if starts[p] < at), key=starts.__getitem__)
 
     assert panel_of("--crf") == "Encode"
-    assert panel_of("--font-size") == "Subtitles"
+    assert panel_of("--subtitles-size") == "Subtitles"
     assert panel_of("--transition-duration") == "Transitions"
     assert panel_of("--music-volume") == "Music"
     assert panel_of("--aspect") == "Frame"

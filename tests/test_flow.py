@@ -9,8 +9,9 @@ from prefect import flow
 from prefect.cache_policies import NO_CACHE
 
 from blocks.errors import BadInput, StageError, TransientError
-from flows.spec import VideoSpec
-from flows.video import STAGES, video_flow
+from flows.video import video_flow
+from spec import VideoSpec
+from spec.runs import STAGES
 from tasks.stage import stage
 
 from .conftest import frame_at, integrated_lufs, media

@@ -2,8 +2,8 @@ import json
 
 import numpy as np
 
+from spec.options import Concat
 from tasks.materials import generate_procedural, pick_materials, scan_folder
-from tasks.options import Concat
 
 from .conftest import ffmpeg, frame_at, make_image, make_video
 

@@ -50,7 +50,7 @@ def mcp_url(facade):
     """The MCP server's streamable HTTP app, served on a port of its own."""
     import uvicorn
 
-    from api.mcp_server import build
+    from api.mcp.server import build
 
     os.environ["MPT_API_URL"] = facade
     port = free_port()
@@ -91,12 +91,12 @@ async def check_session(client, secret_headers: dict, facade: str, script: str) 
         "create_video",
         "create_audio",
         "create_subtitles",
-        "get_task",
-        "list_tasks",
-        "cancel_task",
+        "get_run",
+        "list_runs",
+        "cancel_run",
         "create_batch",
         "get_batch",
-        "review_task",
+        "review_run",
         "list_voices",
     }
     for tool in tools.tools:
@@ -116,20 +116,20 @@ async def check_session(client, secret_headers: dict, facade: str, script: str) 
         "create_video", SHORT | {"script": script, "wait": True}, progress_callback=progress
     )
     assert not result.is_error, result.content
-    task = result.structured_content
-    assert task["state"] == "completed", task
+    run = result.structured_content
+    assert run["state"] == "completed", run
     values = [v for v, _ in seen]
     assert values == sorted(values) and values[-1] == 100, seen
     assert any(0 < v < 100 for v in values), seen  # a stage on the way, not only the end
     assert seen[-1][1] == "publish: completed", seen
 
-    rest = httpx.get(f"{facade}/api/v1/tasks/{task['task_id']}", headers=secret_headers).json()
-    got = (await client.call_tool("get_task", {"task_id": task["task_id"]})).structured_content
+    rest = httpx.get(f"{facade}/api/v1/tasks/{run['run_id']}", headers=secret_headers).json()
+    got = (await client.call_tool("get_run", {"run_id": run["run_id"]})).structured_content
     assert got["state"] == rest["state"] and got["duration_s"] == rest["duration_s"]
     assert set(got["files"]) == set(rest["signed_urls"])
 
-    manifest = await client.read_resource(f"mpt://tasks/{task['task_id']}/manifest")
-    assert json.loads(manifest.contents[0].text)["flow_run_id"] == task["task_id"]
+    manifest = await client.read_resource(f"mpt://runs/{run['run_id']}/manifest")
+    assert json.loads(manifest.contents[0].text)["flow_run_id"] == run["run_id"]
 
     links = [c for c in result.content if c.type == "resource_link"]
     video = next(str(c.uri) for c in links if c.name == "video")
@@ -173,7 +173,7 @@ def test_bad_input_permissions_and_keys_are_one_line_tool_errors(mcp_url, facade
     cases = [
         (creator, "create_video", SHORT | {"voice": "robot"}, "unknown voice 'robot'"),
         (creator, "create_video", {"script": "x" * 20_001}, "the limit is 20000"),
-        (creator, "get_task", {"task_id": "6d1d7e3c-0b1e-4d7e-9a55-1b2c3d4e5f60"}, "no such task"),
+        (creator, "get_run", {"run_id": "6d1d7e3c-0b1e-4d7e-9a55-1b2c3d4e5f60"}, "no such run"),
         (key("viewer"), "create_video", SHORT, "this needs the creator role; the key is viewer"),
         (None, "list_voices", {}, "no API key: send X-API-Key"),
         ({"X-API-Key": "mpt_bogus"}, "list_voices", {}, "invalid API key"),
@@ -187,7 +187,7 @@ def test_bad_input_permissions_and_keys_are_one_line_tool_errors(mcp_url, facade
 def test_a_facade_that_is_down_is_one_line(monkeypatch):
     from mcp import Client
 
-    from api.mcp_server import build
+    from api.mcp.server import build
 
     monkeypatch.setenv("MPT_API_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("MPT_API_KEY", "mpt_any")
@@ -201,20 +201,20 @@ def test_a_facade_that_is_down_is_one_line(monkeypatch):
     assert is_error and "did not answer" in text and "127.0.0.1" in text
 
 
-def test_twenty_concurrent_get_task_calls_over_one_session(mcp_url, facade):
+def test_twenty_concurrent_get_run_calls_over_one_session(mcp_url, facade):
     headers = key("creator", "busy-agent")
-    task = httpx.post(f"{facade}/api/v1/audios", json=SHORT, headers=headers).json()["task_id"]
+    run = httpx.post(f"{facade}/api/v1/audios", json=SHORT, headers=headers).json()["task_id"]
 
     async def go() -> list:
         hc, client = http_client(mcp_url, headers)
         async with hc, client:
             return await asyncio.gather(
-                *(client.call_tool("get_task", {"task_id": task}) for _ in range(20))
+                *(client.call_tool("get_run", {"run_id": run}) for _ in range(20))
             )
 
     results = asyncio.run(go())
     assert len(results) == 20 and not any(r.is_error for r in results)
-    assert {r.structured_content["task_id"] for r in results} == {task}
+    assert {r.structured_content["run_id"] for r in results} == {run}
 
 
 def test_the_mcp_inspector_lists_tools_and_calls_list_voices(mcp_url):
@@ -239,12 +239,25 @@ def test_the_mcp_inspector_lists_tools_and_calls_list_voices(mcp_url):
     assert "piper:en_US-joe-medium" in ids
 
 
-def test_tool_parameters_follow_videospec():
-    """The tools' parameters come from a snapshot of VideoSpec's schema (so the MCP server
-    imports no pipeline code): the snapshot must be VideoSpec's schema as it is now."""
-    from api.mcp_server import SPEC_SCHEMA
-    from flows.spec import VideoSpec
+def test_tool_parameters_are_the_live_spec():
+    """The create tools take the VideoSpec's own fields (types, bounds, titles, defaults) from
+    the model itself, in form order: no snapshot to keep in step."""
+    from mcp import Client
 
-    assert json.loads(SPEC_SCHEMA.read_text()) == VideoSpec.model_json_schema(), (
-        "api/videospec.schema.json is stale: run `python -m api.mcp_server --write-schema`"
-    )
+    from api.mcp.server import build
+    from spec import VideoSpec
+    from spec.form import ordered_fields
+
+    async def go() -> dict:
+        async with Client(build()) as client:
+            tools = (await client.list_tools()).tools
+        return next(t for t in tools if t.name == "create_video").input_schema
+
+    schema = asyncio.run(go())
+    spec = VideoSpec.model_json_schema()
+    assert [p for p in schema["properties"] if p != "wait"] == ordered_fields(VideoSpec)
+    for name, prop in spec["properties"].items():
+        mine = schema["properties"][name]
+        for word in ("title", "description", "minimum", "maximum", "maxLength", "pattern"):
+            assert mine.get(word) == prop.get(word), (name, word)
+        assert mine.get("default") == prop.get("default", mine.get("default")), name

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
+from spec.options import Concat
+from spec.subtitles import SubtitleStyle
 from tasks.materials import pick_materials
 from tasks.narration import synthesize
-from tasks.options import Concat, SubtitleStyle
 from tasks.render import RenderOptions, render_video
 from tasks.script import make_script
 from tasks.subtitles import make_subtitles, resolve_font

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from spec.options import Transition
+from spec.subtitles import SubtitleStyle
 from tasks.materials import Materials, generate_procedural
 from tasks.narration import synthesize
-from tasks.options import SubtitleStyle, Transition
 from tasks.render import RenderOptions, render_video
 from tasks.script import make_script
 from tasks.subtitles import make_subtitles, resolve_font
@@ -57,7 +58,7 @@ def test_drawn_backgrounds_match_the_same_backgrounds_from_files(
     music = tmp_path / "music.m4a"
     ffmpeg("-f", "lavfi", "-i", "sine=f=220:d=3", "-c:a", "aac", str(music))
     opts = RenderOptions(
-        size=SIZE, fps=30, clip_duration=0.8, transition=transition, preset="ultrafast", crf=12
+        size=SIZE, fps=30, clip_duration=1.0, transition=transition, preset="ultrafast", crf=12
     )
     order = [list(range(len(drawn)))]
     a = render_video(

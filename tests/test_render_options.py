@@ -6,10 +6,11 @@ import subprocess
 import numpy as np
 import pytest
 
+from spec.options import Background, Concat, Encoder, Fit, Position, Transition
+from spec.subtitles import SubtitleStyle
 from tasks.materials import Clip, Materials, pick_materials
 from tasks.media import ffmpeg_encoders, ffmpeg_exe, probe, run_ffmpeg
 from tasks.narration import synthesize
-from tasks.options import Background, Concat, Encoder, Fit, Position, SubtitleStyle, Transition
 from tasks.render import RenderOptions, render_video
 from tasks.script import make_script
 from tasks.subtitles import make_subtitles, resolve_font

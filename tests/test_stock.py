@@ -5,9 +5,9 @@ import time
 import pytest
 
 from blocks.settings import get_settings
+from spec.options import Concat
 from tasks.downloads import download
 from tasks.materials import pick_materials
-from tasks.options import Concat
 
 from .conftest import make_video
 from .fakes import (
@@ -238,8 +238,8 @@ def test_redis_down_bypasses_the_cache(env, fake, clip_bytes):
 def test_flow_credits_stock_clips_in_the_manifest(env, fake, clip_bytes, tmp_path):
     import json
 
-    from flows.spec import VideoSpec
     from flows.video import video_flow
+    from spec import VideoSpec
 
     fake.route(
         "GET",

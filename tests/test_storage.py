@@ -152,7 +152,7 @@ def stored(s3, catalog_url, tmp_path):
 
 @pytest.fixture
 def facade(deployed):
-    from api.app import create_app
+    from api.rest.app import create_app
 
     with TestClient(create_app(prefect_api_url=deployed), follow_redirects=False) as client:
         yield client
@@ -284,7 +284,7 @@ def _flow_run_of(pid: int) -> str | None:
 def test_two_workers_without_a_shared_disk_share_a_batch(s3, deployed, tmp_path):
     import signal
 
-    from api.app import create_app
+    from api.rest.app import create_app
     from blocks import storage
     from blocks.processes import pid_alive
     from blocks.storage import ensure_result_block

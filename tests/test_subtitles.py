@@ -4,7 +4,8 @@ import pytest
 from PIL import ImageFont
 
 from blocks.errors import BadInput
-from tasks.options import Position, SubtitleStyle
+from spec.options import Position
+from spec.subtitles import SubtitleStyle
 from tasks.subtitles import SIDE_MARGIN, font_px, make_subtitles, resolve_font
 from tasks.timings import Narration, SentenceTiming, word_timings
 

@@ -150,19 +150,22 @@ def test_rejected_key_without_fallback_is_bad_input(env, fake, tmp_path):
     assert len(fake.hits("/cognitiveservices/v1")) == 1
 
 
-def test_network_voice_ids_validate_without_a_network():
-    from flows.spec import VideoSpec
+def test_network_voice_ids_are_checked_without_a_network():
+    from blocks.errors import BadInput
+    from flows.preflight import preflight
+    from spec import VideoSpec
 
-    assert VideoSpec(script="hi", voice="edge:en-US-AriaNeural").voice == "edge:en-US-AriaNeural"
-    with pytest.raises(ValueError, match="unknown voice 'edge:'"):
-        VideoSpec(script="hi", voice="edge:")
+    spec = VideoSpec(script="hi", voice="edge:en-US-AriaNeural")
+    assert preflight(spec).voice == "edge:en-US-AriaNeural"
+    with pytest.raises(BadInput, match="unknown voice 'edge:'"):
+        preflight(VideoSpec(script="hi", voice="edge:"))
 
 
 def test_cli_lists_edge_voices(monkeypatch):
     import edge_tts
     from typer.testing import CliRunner
 
-    from api.cli import app
+    from api.cli.main import app
 
     async def fake_list():
         return [{"ShortName": "en-US-AriaNeural", "Locale": "en-US", "Gender": "Female"}]

@@ -294,7 +294,7 @@ SCRIPT = "Small clips look soft when they are stretched."
 
 
 def _spec(materials: Path, **over):
-    from flows.spec import VideoSpec
+    from spec import VideoSpec
 
     fields = {
         "script": SCRIPT,
@@ -344,7 +344,7 @@ def test_auto_upscales_only_the_small_clip_and_reuses_it(footage, weights, setti
 
 
 def test_a_named_model_that_is_missing_fails_before_any_work(footage, weights, settings_env):
-    from flows.video import preflight
+    from flows.preflight import preflight
 
     settings_env(MPT_UPSCALE__WEIGHTS_DIR=str(weights))
     with pytest.raises(BadInput) as err:

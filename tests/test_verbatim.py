@@ -13,7 +13,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks.options import SubtitleStyle
+from spec.subtitles import SubtitleStyle
 from tasks.subtitles import build_cues, line_text, render_srt, resolve_font
 from tasks.text import join_words, split_sentences, split_words
 from tasks.timings import Narration, SentenceTiming, word_timings

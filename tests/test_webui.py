@@ -1,7 +1,7 @@
 """The web UI's pages with Streamlit's AppTest, against the real facade over HTTP.
 
 The facade runs on a port of its own (real PostgreSQL, Redis, the session's Prefect
-server); the UI reaches it only through webui/client.py, as in production.
+server); the UI reaches it only through api/client.py, as in production.
 """
 
 from __future__ import annotations
@@ -62,7 +62,16 @@ def test_catalogues_have_every_key():
     locales = Path(APP).parent / "locales"
     keys = {p.stem: set(json.loads(p.read_text())) for p in locales.glob("*.json")}
     assert set(keys) == {"en", "zh"}
-    assert keys["en"] == keys["zh"]
+    fields = {k for k in keys["zh"] if k.startswith("field.")}
+    assert keys["en"] == keys["zh"] - fields  # English labels are the spec's own titles
+    # Every field (and nested field) of the spec has a Chinese label, and none is stale.
+    from spec import VideoSpec
+
+    paths = {f"field.{name}" for name in VideoSpec.model_fields} | {
+        f"field.subtitles.{name}"
+        for name in VideoSpec.model_fields["subtitles"].annotation.model_fields
+    }
+    assert fields == paths, (paths - fields, fields - paths)
     # Every key a page asks for is in the catalogue.
     import re
 
