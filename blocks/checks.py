@@ -23,10 +23,11 @@ class ProviderCheck(BaseModel):
 
 
 def check_providers() -> list[ProviderCheck]:
-    """One call to every LLM and stock-footage provider in the configured chains."""
-    from blocks.llm import SYSTEM, block_from_settings
+    """One call to every LLM and stock-footage provider in the configured chains; a saved
+    block (`block:NAME`) is reported under that name."""
+    from blocks.llm import SYSTEM, provider_block
     from blocks.settings import get_settings
-    from blocks.stock import source_from_settings
+    from blocks.stock import STOCK_PROVIDERS, stock_source
 
     settings = get_settings()
     checks = [(name, "llm") for name in settings.llm.providers] + [
@@ -38,11 +39,13 @@ def check_providers() -> list[ProviderCheck]:
         block = None
         try:
             if kind == "llm":
-                block = block_from_settings(name)
+                block = provider_block(name)
                 reply = block.complete(SYSTEM, 'Reply with {"ok": true}')
                 detail = f"{len(reply)} characters"
             else:
-                block = source_from_settings(name)
+                block = stock_source(name)
+                if block is None and name not in STOCK_PROVIDERS:
+                    raise BadInput(f"unknown stock footage source '{name}'")
                 if block is None:
                     raise BadInput(f"no key: set MPT_{name.upper()}__API_KEY")
                 detail = f"{len(block.search('nature', 'portrait', (1080, 1920)))} clips"

@@ -1,15 +1,17 @@
 """LLM providers as Prefect blocks, and the failover chain the script and terms stages call.
 
-Each provider is a Block a user can save in the Prefect UI (or that is built from `MPT_*`
-settings) and talks through its official SDK: `openai` for OpenAI, DeepSeek, Moonshot, Qwen
-(DashScope's compatible mode) and any OpenAI-compatible endpoint; `openai.AzureOpenAI` for
-Azure; `google-genai` for Gemini; `ollama` for Ollama. SDK-level retries are off: the chain
-decides, so a transient fault is retried with backoff (honouring Retry-After) and a rejected
-key moves on to the next provider at once.
+Each provider is a Block, built from `MPT_*` settings or saved in the Prefect UI and named
+`block:NAME` in MPT_LLM__PROVIDERS (`blocks/saved.py`); it talks through its official SDK:
+`openai` for OpenAI, DeepSeek, Moonshot, Qwen (DashScope's compatible mode) and any
+OpenAI-compatible endpoint; `openai.AzureOpenAI` for Azure; `google-genai` for Gemini;
+`ollama` for Ollama. SDK-level retries are off: the chain decides, so a transient fault is
+retried with backoff (honouring Retry-After) and a rejected key moves on to the next
+provider at once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -24,6 +26,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 from blocks.calls import ProviderError, backoff_s, classify, short
 from blocks.errors import BadInput, StageError
+from blocks.saved import is_saved, load_saved, saved_label
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,8 @@ class OpenAICompatibleLLM(Block):
 
 
 class AzureOpenAILLM(Block):
+    """A model deployed on Azure OpenAI."""
+
     _block_type_name = "MPT Azure OpenAI LLM"
     provider: str = "azure"
     api_key: SecretStr | None = None
@@ -98,6 +103,8 @@ class AzureOpenAILLM(Block):
 
 
 class GeminiLLM(Block):
+    """Google's Gemini models."""
+
     _block_type_name = "MPT Gemini LLM"
     provider: str = "gemini"
     api_key: SecretStr | None = None
@@ -129,6 +136,8 @@ class GeminiLLM(Block):
 
 
 class OllamaLLM(Block):
+    """A model served by Ollama (local, no key)."""
+
     _block_type_name = "MPT Ollama LLM"
     provider: str = "ollama"
     base_url: str = "http://127.0.0.1:11434"
@@ -168,6 +177,7 @@ def _chat_json(client: Any, json_mode: bool, **request: Any) -> str:
 
 
 ProviderBlock = OpenAICompatibleLLM | AzureOpenAILLM | GeminiLLM | OllamaLLM
+LLM_BLOCK_TYPES = (OpenAICompatibleLLM, AzureOpenAILLM, GeminiLLM, OllamaLLM)
 OPENAI_COMPATIBLE = ("openai", "deepseek", "moonshot", "qwen", "compatible")
 LLM_PROVIDERS = (*OPENAI_COMPATIBLE, "azure", "gemini", "ollama")
 
@@ -216,7 +226,21 @@ def block_from_settings(name: str) -> ProviderBlock:
             model=cfg.model or "llama3.2",
             timeout_s=cfg.timeout_s,
         )
-    raise BadInput(f"unknown LLM provider '{name}'; known: {', '.join(LLM_PROVIDERS)}")
+    raise BadInput(
+        f"unknown LLM provider '{name}'; known: {', '.join(LLM_PROVIDERS)}, or block:NAME"
+    )
+
+
+def provider_block(name: str) -> ProviderBlock:
+    """A built-in provider from settings, or `block:NAME`: an LLM block saved on the server."""
+    if is_saved(name):
+        return load_saved(name, LLM_BLOCK_TYPES, "LLM")
+    return block_from_settings(name)
+
+
+def provider_name(block: ProviderBlock) -> str:
+    """The provider's name in reports: `block:NAME` for a saved block."""
+    return saved_label(block, block.provider)
 
 
 # --- prompts and defensive parsing -------------------------------------------------------
@@ -345,6 +369,7 @@ class LLMChain:
         auth_only = True
         for block in self.blocks:
             secret = getattr(block, "api_key", None)
+            label = provider_name(block)
             for attempt in range(1, self.attempts + 1):
                 try:
                     text = _THINKING.sub("", block.complete(SYSTEM, prompt, parse))
@@ -355,11 +380,11 @@ class LLMChain:
                             raise
                         if not any(ch.isalnum() for ch in clean_narration(text)):
                             raise ProviderError("bad_output", "reply holds no text") from None
-                        self.name = block.provider
-                        log.info("LLM %s answered in prose, not JSON", block.provider)
+                        self.name = label
+                        log.info("LLM %s answered in prose, not JSON", label)
                         return prose(text)
                     reply = parse.model_validate(data)
-                    self.name = block.provider
+                    self.name = label
                     return reply
                 except Exception as exc:  # noqa: BLE001 - classified just below
                     err = (
@@ -368,12 +393,12 @@ class LLMChain:
                         else classify(exc)
                     )
                 message = _redact(str(err), secret)
-                log.warning("LLM %s attempt %d: %s", block.provider, attempt, message)
+                log.warning("LLM %s attempt %d: %s", label, attempt, message)
                 if err.kind in ("auth", "fatal") or attempt == self.attempts:
                     break
                 time.sleep(backoff_s(attempt, self.base_delay_s, err))
             auth_only = auth_only and err.kind == "auth"
-            self.errors.append(f"{block.provider}: {message}")
+            self.errors.append(f"{label}: {message}")
         summary = "; ".join(self.errors)
         if auth_only:
             raise BadInput(f"every LLM provider rejected its key: {summary}")
@@ -444,7 +469,7 @@ def configured_llm() -> LLMChain | None:
     if not s.llm.providers:
         return None
     return LLMChain(
-        blocks=[block_from_settings(n) for n in s.llm.providers],
+        blocks=[provider_block(n) for n in s.llm.providers],
         attempts=s.llm_attempts,
         base_delay_s=s.retry_base_delay_s,
     )
@@ -455,6 +480,15 @@ def llm_fingerprint() -> list[str]:
     chain = configured_llm()
     if chain is None:
         return []
-    return [
-        f"{b.provider}:{getattr(b, 'model', getattr(b, 'deployment', ''))}" for b in chain.blocks
-    ]
+    return [_fingerprint(b) for b in chain.blocks]
+
+
+def _fingerprint(block: ProviderBlock) -> str:
+    model = getattr(block, "model", getattr(block, "deployment", ""))
+    if not block._block_document_name:
+        return f"{block.provider}:{model}"
+    # A saved block: its name, model and a digest of its fields (keys show only as "***"),
+    # so editing the block in the UI (model, base URL...) changes the cache key.
+    fields = json.dumps(block.model_dump(mode="json"), sort_keys=True, default=str)
+    digest = hashlib.sha256(fields.encode()).hexdigest()[:12]
+    return f"{provider_name(block)}:{block.provider}:{model}:{digest}"

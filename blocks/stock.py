@@ -2,7 +2,8 @@
 
 How each provider is called lives here and nowhere else. Searches are cached in Redis with a
 TTL when `MPT_REDIS_URL` is set (in-process otherwise); a Redis that is down is bypassed, not
-fatal. Downloading the chosen files is `tasks/downloads.py`.
+fatal. Downloading the chosen files is `tasks/downloads.py`. A source block saved in the
+Prefect UI is named `block:NAME` in MPT_MATERIALS__PROVIDERS.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from prefect.blocks.core import Block
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from blocks.calls import ProviderError, http_request
+from blocks.saved import is_saved, load_saved, saved_label
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ MIN_DURATION_S = 2.0  # shorter clips make cuts too short to read
 class StockClip(BaseModel):
     """One search hit, reduced to the rendition we would download and its credit."""
 
-    source: str  # "pexels" or "pixabay"
+    source: str  # "pexels", "pixabay", or "block:NAME" for a saved block
     id: str
     page_url: str
     author: str
@@ -60,6 +62,8 @@ def _get_json(url: str, params: dict[str, Any], headers: dict[str, str], timeout
 
 
 class PexelsSource(Block):
+    """Pexels' video search (a free API key from pexels.com/api)."""
+
     _block_type_name = "MPT Pexels videos"
     api_key: SecretStr
     base_url: str = "https://api.pexels.com"
@@ -91,7 +95,7 @@ class PexelsSource(Block):
                 user = video.get("user") or {}
                 clips.append(
                     StockClip(
-                        source="pexels",
+                        source=saved_label(self, "pexels"),
                         id=str(video["id"]),
                         page_url=str(video.get("url", "")),
                         author=str(user.get("name", "")),
@@ -108,6 +112,8 @@ class PexelsSource(Block):
 
 
 class PixabaySource(Block):
+    """Pixabay's video search (a free API key from pixabay.com/api/docs)."""
+
     _block_type_name = "MPT Pixabay videos"
     api_key: SecretStr
     base_url: str = "https://pixabay.com/api"
@@ -144,7 +150,7 @@ class PixabaySource(Block):
                     continue
                 clips.append(
                     StockClip(
-                        source="pixabay",
+                        source=saved_label(self, "pixabay"),
                         id=str(hit["id"]),
                         page_url=str(hit.get("pageURL", "")),
                         author=str(hit.get("user", "")),
@@ -223,6 +229,17 @@ class SearchCache:
 
 
 StockSource = PexelsSource | PixabaySource
+STOCK_BLOCK_TYPES = (PexelsSource, PixabaySource)
+STOCK_PROVIDERS = ("pexels", "pixabay")
+
+
+def stock_source(name: str) -> StockSource | None:
+    """The source a name in MPT_MATERIALS__PROVIDERS stands for: `block:NAME` (a stock block
+    saved on the Prefect server), or a built-in one from settings; None for a built-in without
+    a key (skipped) and for names that are no stock source ("local")."""
+    if is_saved(name):
+        return load_saved(name, STOCK_BLOCK_TYPES, "stock footage")
+    return source_from_settings(name) if name in STOCK_PROVIDERS else None
 
 
 def source_from_settings(name: str) -> StockSource | None:

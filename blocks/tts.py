@@ -3,7 +3,8 @@
 Each synthesizes one sentence at a time (the narration stage measures where each sentence
 starts and ends in the final audio) and returns PCM samples, plus word timings where the
 provider reports them (Edge's word boundaries). Errors are classified like the LLMs': the
-narration stage retries transient ones and falls back to the offline voice.
+narration stage retries transient ones and falls back to the offline voice. A voice block
+saved in the Prefect UI speaks as `block:NAME:VOICE`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from pydantic import BaseModel, SecretStr
 
 from blocks.audio import decode_mono
 from blocks.calls import ProviderError, by_status, classify, http_request, short
-from blocks.errors import StageError
+from blocks.errors import BadInput, StageError
+from blocks.saved import load_saved
 
-NETWORK_ENGINES = ("edge", "azure", "openai", "sovits")
+# "block" speaks through a voice block saved on the Prefect server: `block:NAME:VOICE`.
+NETWORK_ENGINES = ("edge", "azure", "openai", "sovits", "block")
 
 
 class Speech(BaseModel):
@@ -122,6 +125,8 @@ class AzureSpeechTTS(Block):
 
 
 class OpenAITTS(Block):
+    """OpenAI's speech API, or a server speaking it."""
+
     _block_type_name = "MPT OpenAI TTS"
     api_key: SecretStr | None = None
     base_url: str = "https://api.openai.com/v1"
@@ -179,6 +184,27 @@ class GPTSoVITSTTS(Block):
 
 
 TTSBlock = EdgeTTS | AzureSpeechTTS | OpenAITTS | GPTSoVITSTTS
+TTS_BLOCK_TYPES = (EdgeTTS, AzureSpeechTTS, OpenAITTS, GPTSoVITSTTS)
+
+
+def is_network_voice(voice_id: str) -> bool:
+    """The shape of a network voice id: `ENGINE:NAME`, or `block:NAME:VOICE` (a saved block
+    NAME speaking VOICE); its provider checks the names when it speaks."""
+    engine, _, name = voice_id.partition(":")
+    if engine == "block":
+        block, _, voice = name.partition(":")
+        return bool(block.strip() and voice.strip())
+    return engine in NETWORK_ENGINES and bool(name.strip())
+
+
+def tts_for(engine: str, name: str) -> tuple[TTSBlock, str]:
+    """The block that speaks the voice `engine:name`, and the voice it is asked for."""
+    if engine != "block":
+        return tts_from_settings(engine), name
+    ref, _, voice = name.partition(":")
+    if not voice.strip():
+        raise BadInput(f"voice block:{name}: give it as block:NAME:VOICE")
+    return load_saved(f"block:{ref}", TTS_BLOCK_TYPES, "voice"), voice
 
 
 def tts_from_settings(engine: str) -> TTSBlock:

@@ -204,11 +204,18 @@ def fetch_stock(
     and the next one is tried, so the worst case is the offline floor, never a failed run.
     """
     from blocks.calls import ProviderError, with_retries
-    from blocks.stock import MIN_DURATION_S, SearchCache, orientation_of, source_from_settings
+    from blocks.errors import BadInput
+    from blocks.stock import MIN_DURATION_S, SearchCache, orientation_of, stock_source
     from tasks.downloads import download_all
 
     settings = get_settings()
-    sources = [(n, source_from_settings(n)) for n in providers if n in ("pexels", "pixabay")]
+    sources = []
+    for n in providers:
+        try:
+            sources.append((n, stock_source(n)))
+        except BadInput as exc:  # a saved block that is missing: like a rejected key, a warning
+            warnings.append(str(exc))
+            log.warning("%s", exc)
     sources = [(n, s) for n, s in sources if s is not None]
     if not sources or not terms:
         return []

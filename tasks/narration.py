@@ -200,12 +200,12 @@ def _synth_network(
     """One sentence from a network voice, retried on transient faults."""
     from blocks.calls import with_retries
     from blocks.settings import get_settings
-    from blocks.tts import tts_from_settings
+    from blocks.tts import tts_for
 
     settings = get_settings()
-    block = tts_from_settings(engine)
+    block, voice = tts_for(engine, name)
     speech = with_retries(
-        lambda: block.synthesize(text, name, rate),
+        lambda: block.synthesize(text, voice, rate),
         settings.llm_attempts,
         settings.retry_base_delay_s,
     )
