@@ -11,7 +11,6 @@ provider at once.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -26,7 +25,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 from blocks.calls import ProviderError, backoff_s, classify, short
 from blocks.errors import BadInput, StageError
-from blocks.saved import is_saved, load_saved, saved_label
+from blocks.saved import digest, is_saved, load_saved, saved_label
 
 log = logging.getLogger(__name__)
 
@@ -487,8 +486,6 @@ def _fingerprint(block: ProviderBlock) -> str:
     model = getattr(block, "model", getattr(block, "deployment", ""))
     if not block._block_document_name:
         return f"{block.provider}:{model}"
-    # A saved block: its name, model and a digest of its fields (keys show only as "***"),
-    # so editing the block in the UI (model, base URL...) changes the cache key.
-    fields = json.dumps(block.model_dump(mode="json"), sort_keys=True, default=str)
-    digest = hashlib.sha256(fields.encode()).hexdigest()[:12]
-    return f"{provider_name(block)}:{block.provider}:{model}:{digest}"
+    # A saved block: its name, model and a digest of its fields, so editing the block in
+    # the UI (model, base URL...) changes the cache key.
+    return f"{provider_name(block)}:{block.provider}:{model}:{digest(block)}"

@@ -8,6 +8,8 @@ line (`BadInput`): no such block, a block of another kind, or no Prefect server 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,6 +33,13 @@ def saved_label(block: Block, default: str) -> str:
     """How reports name a provider: `block:NAME` for a saved block, else `default`."""
     name = block._block_document_name
     return f"{PREFIX}{name}" if name else default
+
+
+def digest(block: Block) -> str:
+    """What a saved block holds (keys show only as "***"), in twelve hex digits: part of the
+    cache key of the stages it serves, so editing it in the UI makes them again."""
+    fields = json.dumps(block.model_dump(mode="json"), sort_keys=True, default=str)
+    return hashlib.sha256(fields.encode()).hexdigest()[:12]
 
 
 def load_saved(ref: str, types: Sequence[type[B]], kind: str) -> B:

@@ -18,7 +18,8 @@ from prefect.blocks.core import Block
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from blocks.calls import ProviderError, http_request
-from blocks.saved import is_saved, load_saved, saved_label
+from blocks.errors import BadInput
+from blocks.saved import digest, is_saved, load_saved, saved_label
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +241,19 @@ def stock_source(name: str) -> StockSource | None:
     if is_saved(name):
         return load_saved(name, STOCK_BLOCK_TYPES, "stock footage")
     return source_from_settings(name) if name in STOCK_PROVIDERS else None
+
+
+def stock_fingerprint(providers: list[str]) -> list[str]:
+    """Each saved stock block's name and digest (part of the materials' cache key: an edited
+    block searches anew); a block that cannot be loaded is left to the stage to report."""
+    out = []
+    for name in providers:
+        if is_saved(name):
+            try:
+                out.append(f"{name}:{digest(load_saved(name, STOCK_BLOCK_TYPES, 'stock'))}")
+            except BadInput:
+                out.append(f"{name}:missing")
+    return out
 
 
 def source_from_settings(name: str) -> StockSource | None:

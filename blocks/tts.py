@@ -20,7 +20,7 @@ from pydantic import BaseModel, SecretStr
 from blocks.audio import decode_mono
 from blocks.calls import ProviderError, by_status, classify, http_request, short
 from blocks.errors import BadInput, StageError
-from blocks.saved import load_saved
+from blocks.saved import digest, load_saved
 
 # "block" speaks through a voice block saved on the Prefect server: `block:NAME:VOICE`.
 NETWORK_ENGINES = ("edge", "azure", "openai", "sovits", "block")
@@ -205,6 +205,16 @@ def tts_for(engine: str, name: str) -> tuple[TTSBlock, str]:
     if not voice.strip():
         raise BadInput(f"voice block:{name}: give it as block:NAME:VOICE")
     return load_saved(f"block:{ref}", TTS_BLOCK_TYPES, "voice"), voice
+
+
+def voice_fingerprint(voice_id: str) -> str:
+    """For a saved voice block, its name and digest (part of the narration's cache key: an
+    edited block speaks anew); empty for every other voice."""
+    engine, _, name = voice_id.partition(":")
+    if engine != "block":
+        return ""
+    block, _ = tts_for(engine, name)
+    return f"block:{name.partition(':')[0]}:{digest(block)}"
 
 
 def tts_from_settings(engine: str) -> TTSBlock:

@@ -25,7 +25,9 @@ from blocks.catalog import RunReporter
 from blocks.errors import BadInput, StageError, TransientError
 from blocks.llm import llm_fingerprint
 from blocks.settings import get_settings
+from blocks.stock import stock_fingerprint
 from blocks.storage import result_storage
+from blocks.tts import voice_fingerprint
 from flows.progress import Progress
 from flows.review import (
     ReviewDecision,
@@ -365,6 +367,7 @@ def _narration(run: _Runner, spec: VideoSpec, script: Script) -> Narration:
         pause_s=spec.sentence_pause,
         audio=spec.audio,
         seed=spec.effective_seed(),
+        saved=voice_fingerprint(spec.voice),
     )
 
 
@@ -458,6 +461,7 @@ def _make_video(
     narration = _narration(run, spec, script)
     terms = run.wait(terms_f)
     social = run.wait(social_f) if social_f else None
+    providers = get_settings().materials.providers
     materials = run.run(
         "materials",
         materials_stage,
@@ -470,7 +474,8 @@ def _make_video(
         video_count=spec.video_count,
         seed=seed,
         fps=spec.fps,
-        providers=get_settings().materials.providers,
+        providers=providers,
+        saved=stock_fingerprint(providers),
     )
     upscaled = None
     if spec.upscale != "none":

@@ -378,8 +378,10 @@ def materials_stage(
     seed: int,
     fps: int,
     providers: list[str],
+    saved: list[str] | None = None,
 ) -> Materials:
-    # `providers` (names only, no keys) is an input so a new source means a new choice.
+    # `providers` (names only, no keys) is an input so a new source means a new choice;
+    # `saved`, the saved stock blocks' digests, so an edited block searches anew.
     return pick_materials(
         terms,
         duration_s,

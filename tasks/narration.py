@@ -101,14 +101,12 @@ def get_voice(voice_id: str) -> Voice:
 
 
 def check_voice(voice_id: str) -> None:
-    """A voice this machine can speak: an offline one it has, or a network engine's (whose
-    provider checks the name when it speaks)."""
-    from blocks.tts import NETWORK_ENGINES
+    """A voice this machine can speak: an offline one it has, or a network voice's id
+    (whose provider checks the name when it speaks)."""
+    from blocks.tts import is_network_voice
 
-    engine, _, name = voice_id.partition(":")
-    if engine in NETWORK_ENGINES and name.strip():
-        return
-    get_voice(voice_id)
+    if not is_network_voice(voice_id):
+        get_voice(voice_id)
 
 
 _seeding = Lock()
@@ -343,8 +341,10 @@ def narration_stage(
     pause_s: float,
     audio: Path | None = None,
     seed: int = 0,
+    saved: str = "",
 ) -> Narration:
-    out_dir = stage_dir("narration", script, voice, speech_rate, pause_s, audio, seed)
+    # `saved`: a saved voice block's digest, only to key the cache (an edited block speaks anew).
+    out_dir = stage_dir("narration", script, voice, speech_rate, pause_s, audio, seed, saved)
     if audio is not None:
         from tasks.alignment import narration_from_audio
 

@@ -132,8 +132,8 @@ def clip_bytes(tmp_path_factory) -> bytes:
 def test_a_video_from_saved_llm_voice_and_stock_blocks(settings_env, fake, clip_bytes, tmp_path):
     """openai rejects its key; the saved gateway writes the script, a saved Azure voice
     speaks it and a saved Pexels block finds the footage: the manifest names each block."""
-    from flows.spec import VideoSpec
     from flows.video import video_flow
+    from spec import VideoSpec
 
     route_gateway(fake)
     fake.route(
@@ -195,8 +195,26 @@ def test_a_changed_block_changes_the_llm_cache_key(settings_env, fake):
     assert not any(secret in "".join(before + after) for secret in SECRETS)
 
 
+def test_an_edited_voice_or_stock_block_changes_its_stage_cache_key(fake):
+    from blocks.stock import stock_fingerprint
+    from blocks.tts import voice_fingerprint
+
+    save_voice(fake)
+    save_pexels(fake)
+    voice = voice_fingerprint("block:my-azure:en-GB-SoniaNeural")
+    stock = stock_fingerprint(["block:my-pexels", "local"])
+    assert voice.startswith("block:my-azure:") and voice_fingerprint("piper:x") == ""
+    assert len(stock) == 1 and stock[0].startswith("block:my-pexels:")
+    AzureSpeechTTS(api_key=VOICE_KEY, base_url=f"{fake.url}/other").save("my-azure", overwrite=True)
+    PexelsSource(api_key=PEXELS_KEY, base_url=f"{fake.url}/x").save("my-pexels", overwrite=True)
+    assert voice_fingerprint("block:my-azure:en-GB-SoniaNeural") != voice
+    assert stock_fingerprint(["block:my-pexels"]) != stock
+    assert stock_fingerprint(["block:nobody"]) == ["block:nobody:missing"]
+    assert not any(secret in voice + "".join(stock) for secret in SECRETS)
+
+
 def test_a_saved_voice_speaks_with_the_voice_it_is_given(settings_env, fake, tmp_path):
-    from flows.spec import VideoSpec
+    from spec import VideoSpec
     from tasks.narration import synthesize
     from tasks.script import make_script
 
@@ -208,7 +226,9 @@ def test_a_saved_voice_speaks_with_the_voice_it_is_given(settings_env, fake, tmp
     save_voice(fake)
     settings_env(MPT_RETRY_BASE_DELAY_S="0")
     voice = "block:mpt-azure-speech-tts/my-azure:en-GB-SoniaNeural"  # the explicit form
-    assert VideoSpec(script="hi", voice=voice).voice == voice
+    from flows.preflight import preflight
+
+    assert preflight(VideoSpec(script="hi", voice=voice)).voice == voice
     assert is_network_voice(voice) and is_network_voice("block:my-azure:en-GB-SoniaNeural")
     assert not is_network_voice("block:my-azure") and not is_network_voice("block::x")
     n = synthesize(make_script("", "Coffee grows near the equator."), voice, 1.0, 0.3, tmp_path)
@@ -244,8 +264,8 @@ def test_providers_check_names_saved_blocks(settings_env, fake):
 
 
 def test_a_missing_stock_block_is_a_warning_like_a_rejected_key(settings_env, fake, tmp_path):
+    from spec.options import Concat
     from tasks.materials import pick_materials
-    from tasks.options import Concat
 
     settings_env(MPT_WORK_DIR=str(tmp_path / "work"))
     m = pick_materials(

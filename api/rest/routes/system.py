@@ -109,11 +109,9 @@ async def whoami(who: Viewer) -> WhoAmI:
 async def config(who: Viewer, svc: Svc) -> ServiceConfig:
     """The VideoSpec schema (fields, titles, bounds, defaults), the service's limits and
     whether a topic can be written by an LLM here."""
-    from blocks.llm import configured_llm
-
     limits = svc.settings.api
     return ServiceConfig(
-        llm_configured=configured_llm() is not None,
+        llm_configured=bool(svc.settings.llm.providers),  # no provider called (or loaded)
         limits={
             "max_topic_chars": limits.max_topic_chars,
             "max_script_chars": limits.max_script_chars,
