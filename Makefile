@@ -45,7 +45,7 @@ stack-down:
 
 # The web UI alone, on 127.0.0.1:8501, against a running facade (MPT_WEBUI__API_URL).
 ui: $(STAMP)
-	$(BIN)/streamlit run webui/app.py
+	$(BIN)/mpt ui
 
 test: $(STAMP) $(UPSCALE_STAMP) system-deps test-deps services
 	$(BIN)/ruff check .

@@ -21,8 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-RESOURCES = REPO_ROOT / "resources"
+from resources import FOLDER as RESOURCES
 
 
 def _default_work_dir() -> Path:

@@ -95,14 +95,13 @@ up() {
   start worker-gpu - "$BIN/prefect" worker start --pool gpu --type process --name "gpu-$(hostname)"
   start worker-batch - "$BIN/prefect" worker start --pool batch --type process \
     --name "batch-$(hostname)"
-  start api "$API_PORT" "$BIN/uvicorn" --factory api.rest.app:create_app --host 127.0.0.1 \
-    --port "$API_PORT" --log-level warning
+  start api "$API_PORT" "$BIN/mpt" serve --host 127.0.0.1 --port "$API_PORT"
   wait_http "http://127.0.0.1:$API_PORT/docs" 60 api
-  MPT_WEBUI__API_URL=http://127.0.0.1:$API_PORT start ui "$UI_PORT" "$BIN/streamlit" run \
-    webui/app.py --server.port "$UI_PORT" --server.address 127.0.0.1
+  MPT_WEBUI__API_URL=http://127.0.0.1:$API_PORT start ui "$UI_PORT" "$BIN/mpt" ui \
+    --host 127.0.0.1 --port "$UI_PORT"
   wait_http "http://127.0.0.1:$UI_PORT/_stcore/health" 60 ui
-  MPT_API_URL=http://127.0.0.1:$API_PORT start mcp "$MCP_PORT" "$BIN/python" -m api.mcp \
-    --http --host 127.0.0.1 --port "$MCP_PORT"
+  MPT_API_URL=http://127.0.0.1:$API_PORT start mcp "$MCP_PORT" "$BIN/mpt" mcp --http \
+    --host 127.0.0.1 --port "$MCP_PORT"
   wait_port "$MCP_PORT" 60 mcp
   cat <<MSG
 stack up:

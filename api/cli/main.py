@@ -52,8 +52,35 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="MoneyPrinterTurbo++: a topic or script in, a finished short video out.",
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"mpt {version('moneyprinterturbo-plus')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("mpt (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            is_eager=True,
+            callback=_version,
+            metavar="",
+        ),
+    ] = False,
+) -> None:
+    """MoneyPrinterTurbo++: a topic or script in, a finished short video out."""
 
 
 def make_command(model: type[VideoSpec] = VideoSpec) -> Callable[..., None]:
@@ -278,12 +305,52 @@ app.command("upscale")(upscale)
 
 
 @app.command()
-def mcp() -> None:
-    """The MCP server over stdio, for desktop agents (key: MPT_API_KEY; service:
-    MPT_API_URL, default http://127.0.0.1:8080)."""
+def mcp(
+    http: Annotated[
+        bool, typer.Option("--http", help="Streamable HTTP at /mcp instead of stdio.", metavar="")
+    ] = False,
+    host: Annotated[str, typer.Option(help="With --http: the address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="With --http: the port.")] = 8081,
+) -> None:
+    """The MCP server for agents: stdio (key: MPT_API_KEY), or streamable HTTP (each
+    request's X-API-Key); the service at MPT_API_URL (default http://127.0.0.1:8080)."""
     from api.mcp.server import main as serve
 
-    serve([])
+    serve(["--http", "--host", host, "--port", str(port)] if http else [])
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The port.")] = 8080,
+) -> None:
+    """The REST facade (api.rest.app): PostgreSQL, Redis and a Prefect server from the
+    MPT_* and PREFECT_API_URL settings; /docs has its OpenAPI pages."""
+    import uvicorn
+
+    uvicorn.run("api.rest.app:create_app", factory=True, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def ui(
+    host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The port.")] = 8501,
+) -> None:
+    """The web UI (Streamlit), a client of the facade at MPT_WEBUI__API_URL (default
+    http://127.0.0.1:8080)."""
+    import importlib.util
+    import tomllib
+
+    # Found, not imported: the web UI is a program of its own, run by Streamlit.
+    found = importlib.util.find_spec("webui")
+    folder = Path(found.origin).parent if found and found.origin else None
+    if folder is None or not (folder / "app.py").is_file():
+        raise fail("the web UI (package webui) is not installed", 1)
+    config = tomllib.loads((folder / "streamlit.toml").read_text(encoding="utf-8"))
+    flags = [f"--{section}.{k}={v}" for section, kv in config.items() for k, v in kv.items()]
+    flags += [f"--server.address={host}", f"--server.port={port}"]
+    args = [sys.executable, "-m", "streamlit", "run", str(folder / "app.py"), *flags]
+    os.execv(sys.executable, args)
 
 
 app.command("review")(review)
