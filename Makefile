@@ -50,10 +50,11 @@ ui: $(STAMP)
 test: $(STAMP) $(UPSCALE_STAMP) system-deps test-deps services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint:
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 format:
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .

@@ -7,7 +7,7 @@ row a run is recorded in is written with `blocks.catalog`'s statements.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -82,9 +82,11 @@ async def create(new: NewRun, client: Any) -> UUID:
 
 def create_sync(new: NewRun) -> UUID:
     """The same, from a flow (a campaign's batch run) through Prefect's own client."""
+    from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
 
-    return run_deployment(new.deployment, **new._options()).id
+    run = run_deployment(new.deployment, **new._options())
+    return cast(FlowRun, run).id  # the sync flavour of an async-dispatched call
 
 
 class RunInfo(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # Where a validation error says the value came from, which is no part of the field's name.
 _LOCATIONS = {"__root__", "body", "query", "path", "header"}
@@ -17,9 +18,9 @@ def first_error(exc: BaseException) -> str:
     FastAPI's for a request), its first error as `field: message`."""
     from pydantic import ValidationError
 
-    errors = exc.errors() if isinstance(exc, ValidationError) else None
-    if errors is None and type(exc).__name__ == "RequestValidationError":
-        errors = exc.errors()  # type: ignore[attr-defined] - FastAPI's, same shape
+    errors: Any = None
+    if isinstance(exc, ValidationError) or type(exc).__name__ == "RequestValidationError":
+        errors = getattr(exc, "errors")()  # noqa: B009 - FastAPI's has the same shape
     if errors:
         err = errors[0]
         loc = ".".join(str(p) for p in err.get("loc", ()) if p not in _LOCATIONS)

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
+from pydantic.json_schema import JsonDict
 
 
 class Group(StrEnum):
@@ -21,7 +22,7 @@ class Group(StrEnum):
     subtitles = "subtitles"
     music = "music"
     mix = "mix"
-    encode = "encode"
+    encode = "encode"  # type: ignore[assignment]  # named like str.encode: a value all the same
     output = "output"
 
 
@@ -40,7 +41,7 @@ TITLES = {
 _RANK = {g.value: i for i, g in enumerate(Group)}
 
 
-def group(name: Group) -> dict[str, str]:
+def group(name: Group) -> JsonDict:
     """A field's `json_schema_extra`: its group travels in the schema, so a client that has
     only the schema (the web UI, an agent) groups the form the same way."""
     return {"group": name.value}

@@ -77,6 +77,6 @@ class Preset(StrEnum):
 
 class Position(StrEnum):
     top = "top"
-    center = "center"
+    center = "center"  # type: ignore[assignment]  # named like str.center: a value all the same
     bottom = "bottom"
     custom = "custom"

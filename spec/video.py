@@ -300,15 +300,17 @@ class VideoSpec(BaseModel):
         text = (self.script or self.topic).encode()
         return int.from_bytes(hashlib.sha256(text).digest()[:4], "big") & 0x7FFFFFFF
 
-    def render_options(self) -> RenderOptions:
-        """What the render takes of this request, at the frame's size."""
+    def render_options(self) -> Any:
+        """What the render takes of this request, at the frame's size (a RenderOptions)."""
         picked = self.model_dump(include=set(RENDER_FIELDS))
         return RenderOptions.model_validate({**picked, "size": self.size})
 
 
 def _pick(name: str, model: type[BaseModel], fields: tuple[str, ...], **extra: Any) -> Any:
     """A model of some of `model`'s fields, each the same field (type, default, bounds)."""
-    picked = {n: (model.model_fields[n].annotation, model.model_fields[n]) for n in fields}
+    picked: dict[str, Any] = {
+        n: (model.model_fields[n].annotation, model.model_fields[n]) for n in fields
+    }
     return create_model(name, __module__=__name__, **picked, **extra)
 
 

@@ -123,7 +123,7 @@ def option(param: str, flag: str, field: FieldInfo, panel: str) -> inspect.Param
         common |= {"parser": json_value, "metavar": "JSON|@FILE"}
         py = object
     default = _default(field.get_default(call_default_factory=False))
-    annotation = Annotated[py | None, typer.Option(*names, **common)]  # type: ignore[valid-type]
+    annotation = Annotated[py | None, typer.Option(*names, **common)]
     return inspect.Parameter(
         param, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
     )
