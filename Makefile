@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # torch and spandrel (the upscale extra): the suite and GPU workers need them, the demo not.
 UPSCALE_STAMP := $(VENV)/.upscale-stamp
 
-.PHONY: demo test upscale-deps lint format system-deps test-deps services stack stack-down ui bench clean
+.PHONY: demo test upscale-deps lint format system-deps test-deps services stack stack-down ui bench docs-images clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,12 @@ bench: $(STAMP) $(UPSCALE_STAMP) system-deps services
 	$(BIN)/python bench/mcp_load.py
 	$(BIN)/python bench/upscale.py
 	$(BIN)/python bench/storage.py --batch
+
+# The README's pictures, from the last make test (a frame of the demo, the web UI in Chromium).
+docs-images:
+	mkdir -p docs/images
+	cp .test-output/screenshots/demo-frame.png .test-output/screenshots/create-form-1280x800.png \
+	  .test-output/screenshots/create-390x844.png docs/images/
 
 clean:
 	rm -rf output .pytest_cache

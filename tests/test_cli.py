@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from .conftest import frame_at, media
 
@@ -97,6 +98,9 @@ def test_demo_renders_full_size_with_burned_subtitles_then_reruns_from_cache(tmp
     assert {k for k, v in states.items() if v == "Completed"} == {"render", "publish"}
     cue = manifest["sentences"][1]
     t = (cue["start_s"] + cue["end_s"]) / 2
+    shots = REPO / ".test-output" / "screenshots"  # a frame for the README (make docs-images)
+    shots.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(frame_at(out / "video.mp4", t)).save(shots / "demo-frame.png")
     a = frame_at(out / "video.mp4", t).astype(int)
     b = frame_at(tmp_path / "bare" / "video.mp4", t).astype(int)
     bottom = np.abs(a[1300:] - b[1300:]).mean()
