@@ -75,7 +75,7 @@ bench: $(STAMP) $(UPSCALE_STAMP) system-deps services
 # The README's pictures, from the last make test (a frame of the demo, the web UI in Chromium).
 docs-images:
 	mkdir -p docs/images
-	cp .test-output/screenshots/demo-frame.png .test-output/screenshots/create-form-1280x800.png \
+	cp .test-output/screenshots/demo-frame.jpg .test-output/screenshots/create-form-1280x800.png \
 	  .test-output/screenshots/create-390x844.png docs/images/
 
 clean:

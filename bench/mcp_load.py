@@ -1,9 +1,9 @@
-"""Benchmark: get_task over streamable HTTP at 20 concurrent MCP sessions.
+"""Benchmark: get_run over streamable HTTP at 20 concurrent MCP sessions.
 
 Starts its own facade and MCP server processes, as `make stack` runs them (a Prefect server
 on SQLite, the facade under uvicorn, the MCP server with `--http`), on a catalog database of
 its own (PostgreSQL and Redis at 127.0.0.1 as `make services` leaves them). Then 20 clients
-(the SDK's own, each its own session) call get_task on a finished task for 20 s after a 2 s
+(the SDK's own, each its own session) call get_run on a finished run for 20 s after a 2 s
 warm-up, and the latencies of the calls are printed: p50, p95, p99, calls per second, errors.
 
     .venv/bin/python bench/mcp_load.py
@@ -65,7 +65,7 @@ def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
 async def session(
     url: str, key: str, task: str, until: float, warm: float, out: list, rate: float | None
 ) -> int:
-    """One MCP session calling get_task until `until`: back to back, or `rate` calls a second
+    """One MCP session calling get_run until `until`: back to back, or `rate` calls a second
     (an agent polling its task), recording latencies after the warm-up."""
     import httpx2
     from mcp import Client
@@ -79,7 +79,7 @@ async def session(
         if rate:  # agents poll out of step with each other, not all in the same instant
             await asyncio.sleep(random.uniform(0, 1 / rate))
         while (now := time.perf_counter()) < until:
-            result = await client.call_tool("get_task", {"task_id": task})
+            result = await client.call_tool("get_run", {"run_id": task})
             took = time.perf_counter() - now
             if result.is_error:
                 errors += 1
@@ -178,7 +178,7 @@ def main() -> None:
         wait_http(f"http://127.0.0.1:{mcp_port}/mcp")
         _, key = create_key("viewer", "bench", db)
         task = uuid.uuid4()
-        with psycopg.connect(db, autocommit=True) as conn:  # a finished task to read
+        with psycopg.connect(db, autocommit=True) as conn:  # a finished run to read
             conn.execute(
                 "INSERT INTO mpt_catalog.videos (flow_run_id, owner, state, progress, paths) "
                 "VALUES (%s, 'bench', 'completed', 100, %s)",
@@ -218,7 +218,7 @@ def main() -> None:
             cpu = {i: _cpu(p.pid) - cpu_before[i] for i, p in enumerate(procs)}
             q = statistics.quantiles(latencies, n=100)
             print(
-                f"get_task over streamable HTTP, {args.sessions} sessions {label}, "
+                f"get_run over streamable HTTP, {args.sessions} sessions {label}, "
                 f"{args.seconds:g} s: {len(latencies)} calls, "
                 f"{len(latencies) / args.seconds:.0f} calls/s, p50 {q[49] * 1000:.1f} ms, "
                 f"p95 {q[94] * 1000:.1f} ms (target < 50), p99 {q[98] * 1000:.1f} ms, "

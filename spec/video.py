@@ -147,7 +147,8 @@ class VideoSpec(BaseModel):
         "piper:en_US-joe-medium",
         title="Voice",
         description="ENGINE:NAME: piper or espeak offline; edge, azure, openai or sovits over "
-        "the network (an offline voice takes over if it fails). `mpt voices` lists them.",
+        "the network (an offline voice takes over if it fails); block:NAME:VOICE for a voice "
+        "block saved in the Prefect UI. `mpt voices` lists them.",
         min_length=1,
         max_length=200,
         json_schema_extra=VOICE,

@@ -100,7 +100,8 @@ def test_demo_renders_full_size_with_burned_subtitles_then_reruns_from_cache(tmp
     t = (cue["start_s"] + cue["end_s"]) / 2
     shots = REPO / ".test-output" / "screenshots"  # a frame for the README (make docs-images)
     shots.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(frame_at(out / "video.mp4", t)).save(shots / "demo-frame.png")
+    frame = Image.fromarray(frame_at(out / "video.mp4", t)).resize((540, 960))
+    frame.save(shots / "demo-frame.jpg", quality=85)
     a = frame_at(out / "video.mp4", t).astype(int)
     b = frame_at(tmp_path / "bare" / "video.mp4", t).astype(int)
     bottom = np.abs(a[1300:] - b[1300:]).mean()

@@ -167,6 +167,8 @@ def test_the_web_ui_in_a_real_browser(stack):
         # it), not a timed assertion: this bound only catches a page that hangs.
         assert _p95(signins) < 10.0 and _p95(paints) < 10.0
 
+        page.get_by_label("Frames per second").wait_for(timeout=30_000)  # the form drawn
+        page.wait_for_timeout(1500)
         page.screenshot(path=str(SHOTS / "create-form-1280x800.png"))  # the README's picture
 
         # Bad input: one line on the page, nothing created.

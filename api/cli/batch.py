@@ -45,7 +45,10 @@ def batch(
         str | None, typer.Option(help="The campaign's name (default: the file's name).")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Output folder (default: output/<name>).")
+        Path | None,
+        typer.Option(
+            help="Output folder (default: the output root's folder of the campaign's name)."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report only.")] = False,
 ) -> None:

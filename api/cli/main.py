@@ -122,9 +122,7 @@ def make_command(model: type[VideoSpec] = VideoSpec) -> Callable[..., None]:
             default="",
             annotation=Annotated[
                 str,
-                typer.Argument(
-                    help=model.model_fields["topic"].description, rich_help_panel=script_panel
-                ),
+                typer.Argument(help=model.model_fields["topic"].description),
             ],
         ),
         inspect.Parameter(

@@ -15,6 +15,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from spec.runs import RUN_STATES
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 disable_created_metrics()  # `_created` series double the output and no dashboard reads them
 
@@ -52,7 +54,7 @@ class Metrics:
         )
 
     def render(self, runs_by_state: dict[str, int]) -> bytes:
-        for state in ("queued", "running", "completed", "failed", "cancelled"):
+        for state in RUN_STATES:
             self.runs.labels(state).set(runs_by_state.get(state, 0))
         return generate_latest(self.registry)
 
