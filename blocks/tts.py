@@ -10,7 +10,7 @@ saved in the Prefect UI speaks as `block:NAME:VOICE`.
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -97,15 +97,25 @@ class AzureSpeechTTS(Block):
     """Azure AI Speech over its REST API, with SSML."""
 
     _block_type_name = "MPT Azure Speech TTS"
+    # A pause inside a sentence is an SSML <break>, spoken in the same request.
+    ssml_breaks: ClassVar[bool] = True
     api_key: SecretStr | None = None
     base_url: str = "https://eastus.tts.speech.microsoft.com"
     timeout_s: float = 30.0
 
-    def synthesize(self, text: str, voice: str, rate: float) -> Speech:
+    def synthesize(
+        self, text: str, voice: str, rate: float, breaks: list[tuple[int, float]] | None = None
+    ) -> Speech:
+        """`breaks`: (character offset in `text`, seconds) of silences inside it."""
         lang = "-".join(voice.split("-")[:2])
+        body, at = "", 0
+        for offset, seconds in breaks or []:
+            body += f"{escape(text[at:offset])}<break time='{round(seconds * 1000)}ms'/>"
+            at = offset
+        body += escape(text[at:])
         ssml = (
             f"<speak version='1.0' xml:lang='{lang}'><voice name='{escape(voice)}'>"
-            f"<prosody rate='{rate:.2f}'>{escape(text)}</prosody></voice></speak>"
+            f"<prosody rate='{rate:.2f}'>{body}</prosody></voice></speak>"
         )
         data = _post(
             f"{self.base_url.rstrip('/')}/cognitiveservices/v1",

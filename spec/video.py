@@ -28,6 +28,7 @@ from spec.options import (
     Resolution,
     Transition,
 )
+from spec.scenes import SceneIn, SceneSplit, scenes_from_json
 from spec.subtitles import SubtitleStyle
 
 # Short side in pixels; 9:16 at 1080p is 1080×1920.
@@ -65,6 +66,14 @@ class VideoSpec(BaseModel):
         max_length=100_000,
         json_schema_extra=SCRIPT,
     )
+    scenes: list[SceneIn] | None = Field(
+        None,
+        title="Scenes",
+        description="Instead of a script: the video scene by scene, each with its text and "
+        "optionally its search terms, a clip or a still of your own, and a least duration.",
+        max_length=200,
+        json_schema_extra=SCRIPT,
+    )
     language: str = Field(
         "auto",
         title="Language",
@@ -95,6 +104,21 @@ class VideoSpec(BaseModel):
     )
     background_color: str = Field(
         "#000000", title="Background colour", pattern=HEX_COLOUR, json_schema_extra=FRAME
+    )
+    scene_split: SceneSplit = Field(
+        SceneSplit.sentence,
+        title="Scene split",
+        description="Where the script is cut into scenes, each with footage chosen for its "
+        "words: every sentence, every paragraph, or every line.",
+        json_schema_extra=FOOTAGE,
+    )
+    scene_max_s: float = Field(
+        10.0,
+        title="Longest scene (s)",
+        description="A longer paragraph or line is cut into scenes at its sentences.",
+        ge=2.0,
+        le=60.0,
+        json_schema_extra=FOOTAGE,
     )
     materials_dir: Path | None = Field(
         None,
@@ -229,6 +253,13 @@ class VideoSpec(BaseModel):
         description="Makes random choices reproducible; derived from the script when empty.",
         json_schema_extra=OUTPUT,
     )
+    review_storyboard: bool = Field(
+        False,
+        title="Review the storyboard",
+        description="Wait after the footage is chosen, so someone can see each scene's clip, "
+        "swap it or change its terms before the render (the service only).",
+        json_schema_extra=OUTPUT,
+    )
     review: bool = Field(
         False,
         title="Review before publishing",
@@ -254,6 +285,11 @@ class VideoSpec(BaseModel):
             raise ValueError("script has no words to speak (only punctuation or symbols)")
         return v
 
+    @field_validator("scenes", mode="before")
+    @classmethod
+    def _scenes_json(cls, v: Any) -> Any:
+        return scenes_from_json(v)  # a campaign's cell or a form's text
+
     @field_validator("music", "voice")
     @classmethod
     def _strip(cls, v: str) -> str:
@@ -278,7 +314,11 @@ class VideoSpec(BaseModel):
 
     @model_validator(mode="after")
     def _topic_or_script(self) -> VideoSpec:
-        if not self.topic and not self.script and not self.audio:
+        if self.scenes is not None and not self.scenes:
+            self.scenes = None
+        if self.scenes and (self.script or self.audio):
+            raise ValueError("give scenes or a script (or a narration file), not both")
+        if not self.topic and not self.script and not self.audio and not self.scenes:
             raise ValueError("give a topic or a script: both are empty")
         return self
 
@@ -298,7 +338,8 @@ class VideoSpec(BaseModel):
         """The seed, or a stable one derived from the text so reruns choose the same clips."""
         if self.seed is not None:
             return self.seed
-        text = (self.script or self.topic).encode()
+        said = " ".join(s.text for s in self.scenes) if self.scenes else None
+        text = (self.script or said or self.topic).encode()
         return int.from_bytes(hashlib.sha256(text).digest()[:4], "big") & 0x7FFFFFFF
 
     def render_options(self) -> Any:

@@ -24,9 +24,11 @@ from blocks.errors import BadInput, StageError
 from tasks.media import read_wav, write_wav
 from tasks.script import Script
 from tasks.stage import stage, stage_dir
+from tasks.text import Word, join_words, split_words
 from tasks.timings import (
     Narration,
     SentenceTiming,
+    WordTiming,
     finished_narration,
     speech_extent,
     word_timings,
@@ -193,21 +195,35 @@ def _synth_espeak(voice: Voice, text: str, rate: float) -> tuple[np.ndarray, int
 
 
 def _synth_network(
-    engine: str, name: str, text: str, rate: float
+    engine: str, name: str, text: str, rate: float, gaps: list[tuple[int, float]] | None = None
 ) -> tuple[np.ndarray, int, list | None]:
-    """One sentence from a network voice, retried on transient faults."""
+    """One sentence from a network voice, retried on transient faults; `gaps` (character
+    offset, seconds) are sent as SSML breaks to a voice that takes them."""
     from blocks.calls import with_retries
     from blocks.settings import get_settings
     from blocks.tts import tts_for
 
     settings = get_settings()
     block, voice = tts_for(engine, name)
-    speech = with_retries(
-        lambda: block.synthesize(text, voice, rate),
-        settings.llm_attempts,
-        settings.retry_base_delay_s,
+    speak = (
+        (lambda: block.synthesize(text, voice, rate, breaks=gaps))  # type: ignore[call-arg]
+        if gaps
+        else (lambda: block.synthesize(text, voice, rate))
     )
+    speech = with_retries(speak, settings.llm_attempts, settings.retry_base_delay_s)
     return speech.samples, speech.sample_rate, speech.words
+
+
+def takes_breaks(voice_id: str) -> bool:
+    """Whether the voice takes pauses inside a sentence as SSML breaks (Azure) rather than
+    as separately spoken parts with silence between them."""
+    from blocks.tts import NETWORK_ENGINES, tts_for
+
+    engine, _, name = voice_id.partition(":")
+    if engine not in NETWORK_ENGINES:
+        return False
+    block, _ = tts_for(engine, name)
+    return bool(getattr(block, "ssml_breaks", False))
 
 
 def _words_from_speech(
@@ -235,7 +251,13 @@ def _words_from_speech(
 
 
 def synthesize(
-    script: Script, voice_id: str, rate: float, pause_s: float, out_dir: Path, seed: int = 0
+    script: Script,
+    voice_id: str,
+    rate: float,
+    pause_s: float,
+    out_dir: Path,
+    seed: int = 0,
+    holds: list[Hold] | None = None,
 ) -> Narration:
     """The script read sentence by sentence; a failing network voice hands over to the
     offline fallback voice (MPT_TTS_FALLBACK_VOICE) with a warning, never half-and-half."""
@@ -245,9 +267,9 @@ def synthesize(
 
     engine, _, name = voice_id.partition(":")
     if engine not in NETWORK_ENGINES:
-        return _assemble(script, voice_id, rate, pause_s, out_dir, seed)
+        return _assemble(script, voice_id, rate, pause_s, out_dir, seed, holds or [])
     try:
-        return _assemble(script, voice_id, rate, pause_s, out_dir, seed)
+        return _assemble(script, voice_id, rate, pause_s, out_dir, seed, holds or [])
     except ProviderError as exc:
         fallback = get_settings().tts_fallback_voice
         message = f"voice {voice_id} failed ({exc})"
@@ -256,13 +278,42 @@ def synthesize(
                 raise BadInput(f"{message}; no fallback voice is set") from None
             raise StageError(f"{message}; no fallback voice is set") from None
         log.warning("%s; speaking with %s instead", message, fallback)
-        narration = _assemble(script, fallback, rate, pause_s, out_dir, seed)
+        narration = _assemble(script, fallback, rate, pause_s, out_dir, seed, holds or [])
         narration.warnings.append(f"{message}; spoke with {fallback} instead")
         return narration
 
 
+class Hold(BaseModel):
+    """A scene (sentences first..last) that lasts at least `seconds` from its first word to
+    the next scene's: silence is added after its last sentence."""
+
+    first: int
+    last: int
+    seconds: float
+
+
+def _sentence_parts(
+    words: list[Word], cuts: dict[int, float]
+) -> tuple[list[tuple[int, int]], list[float]]:
+    """Word ranges spoken apart, split after the words in `cuts`, and the silences between."""
+    ranges, gaps, start = [], [], 0
+    for k in sorted(cuts):
+        if start <= k < len(words) - 1:
+            ranges.append((start, k + 1))
+            gaps.append(cuts[k])
+            start = k + 1
+    ranges.append((start, len(words)))
+    return ranges, gaps
+
+
 def _assemble(
-    script: Script, voice_id: str, rate: float, pause_s: float, out_dir: Path, seed: int
+    script: Script,
+    voice_id: str,
+    rate: float,
+    pause_s: float,
+    out_dir: Path,
+    seed: int,
+    holds: list[Hold],
 ) -> Narration:
     from blocks.tts import NETWORK_ENGINES
 
@@ -283,39 +334,100 @@ def _assemble(
             def synth(text: str) -> tuple[np.ndarray, int, list | None]:
                 return (*_synth_espeak(voice, text, rate), None)
 
+    breaks_in_ssml = takes_breaks(voice_id)
     pieces: list[np.ndarray] = []
     sentences: list[SentenceTiming] = []
     estimated: list[int] = []  # sentences whose provider gave no word times
     cursor = 0
     sample_rate = 0
-    for text in script.sentences:
-        audio, sr, spoken = synth(text)
-        if sample_rate and sr != sample_rate:
-            raise StageError(f"voice changed sample rate mid-script ({sample_rate} → {sr})")
-        sample_rate = sr
-        if audio.size == 0:
-            continue
-        lo, hi = speech_extent(audio)
-        start, end = (cursor + lo) / sr, (cursor + hi) / sr
-        if spoken:  # the provider measured each word: its times go to the script's words
-            from tasks.alignment import align
+    hold_after = {h.last: h for h in holds}
+    starts: dict[int, float] = {}  # each spoken sentence's start, by its index in the script
 
-            base = cursor / sr
-            heard = [(w, base + a, base + b) for w, a, b in spoken]
-            words = align([text], heard, end, start_s=start)[0].words
+    def silence(seconds: float) -> np.ndarray:
+        return np.zeros(int(round(seconds * (sample_rate or 22050))), dtype=np.int16)
+
+    for s, text in enumerate(script.sentences):
+        words = split_words(text)
+        inside = {p.word: p.seconds for p in script.pauses if p.sentence == s}
+        lead = inside.pop(-1, 0.0)
+        tail = sum(v for k, v in inside.items() if k >= len(words) - 1)
+        ranges, gaps = _sentence_parts(words, inside)
+        if lead and sample_rate:
+            pieces.append(silence(lead))
+            cursor += len(pieces[-1])
+        texts = [join_words(words[a:b]) for a, b in ranges]
+        if breaks_in_ssml and len(texts) > 1:
+            # One request: the voice makes the silences itself (SSML breaks).
+            whole, marks = texts[0], []
+            for (a, _b), gap, part in zip(ranges[1:], gaps, texts[1:], strict=True):
+                marks.append((len(whole), gap))
+                whole += (" " if words[a].spaced else "") + part
+            spoken_parts = [_synth_network(engine, name, whole, rate, marks)]
+            ranges, gaps, texts = [(0, len(words))], [], [text]
         else:
-            words = word_timings(text, start, end)
-            if engine in NETWORK_ENGINES:
-                estimated.append(len(sentences))
+            spoken_parts = [synth(part) for part in texts]
+        timed: list[WordTiming] = []
+        start = end = None
+        for k, ((a, _b), part, (audio, sr, spoken)) in enumerate(
+            zip(ranges, texts, spoken_parts, strict=True)
+        ):
+            if sample_rate and sr != sample_rate:
+                raise StageError(f"voice changed sample rate mid-script ({sample_rate} → {sr})")
+            if not sample_rate and lead:
+                sample_rate = sr
+                pieces.append(silence(lead))
+                cursor += len(pieces[-1])
+            sample_rate = sr
+            if k and audio.size:
+                pieces.append(silence(gaps[k - 1]))
+                cursor += len(pieces[-1])
+            if audio.size == 0:
+                continue
+            lo, hi = speech_extent(audio)
+            if len(texts) > 1:
+                # Spoken apart: the silence between the parts is the pause asked for, not
+                # the voice's own lead-in and tail as well.
+                cut_from = lo if k > 0 else 0
+                cut_to = hi if k < len(texts) - 1 else len(audio)
+                audio, lo, hi = audio[cut_from:cut_to], lo - cut_from, hi - cut_from
+                if spoken:
+                    shift = cut_from / sr
+                    spoken = [(w, a - shift, b - shift) for w, a, b in spoken]
+            part_start, part_end = (cursor + lo) / sr, (cursor + hi) / sr
+            if spoken:  # the provider measured each word: its times go to the script's words
+                from tasks.alignment import align
+
+                base = cursor / sr
+                heard = [(w, base + x, base + y) for w, x, y in spoken]
+                got = align([part], heard, part_end, start_s=part_start)[0].words
+            else:
+                got = word_timings(part, part_start, part_end)
+            # The script's own spacing: a part's first word may follow a space.
+            timed += [
+                w.model_copy(update={"spaced": words[a + i].spaced}) for i, w in enumerate(got)
+            ]
+            start = part_start if start is None else start
+            end = part_end
+            pieces.append(audio)
+            cursor += len(audio)
+        if start is None or end is None:
+            continue
+        if engine in NETWORK_ENGINES and not all(spoken for *_, spoken in spoken_parts):
+            estimated.append(len(sentences))
         sentences.append(
-            SentenceTiming(text=text, start_s=round(start, 3), end_s=round(end, 3), words=words)
+            SentenceTiming(text=text, start_s=round(start, 3), end_s=round(end, 3), words=timed)
         )
-        gap = np.zeros(int(pause_s * sr), dtype=np.int16)
-        pieces += [audio, gap]
-        cursor += len(audio) + len(gap)
+        starts[s] = start
+        gap = tail + (0.0 if s == len(script.sentences) - 1 else pause_s)
+        hold = hold_after.get(s)
+        if hold is not None:  # a scene given a duration lasts that long, up to the next one
+            lasted = cursor / sample_rate + gap - starts.get(hold.first, start)
+            gap += max(0.0, hold.seconds - lasted)
+        if gap > 0:
+            pieces.append(silence(gap))
+            cursor += len(pieces[-1])
     if not sentences:
         raise BadInput(f"voice {voice_id} produced no audio for this script")
-    pieces.pop()  # no pause after the last sentence
     audio = np.concatenate(pieces)
     audio_path = out_dir / "narration.wav"
     write_wav(audio_path, audio, sample_rate)
@@ -342,11 +454,13 @@ def narration_stage(
     audio: Path | None = None,
     seed: int = 0,
     saved: str = "",
+    holds: list[Hold] | None = None,
 ) -> Narration:
     # `saved`: a saved voice block's digest, only to key the cache (an edited block speaks anew).
-    out_dir = stage_dir("narration", script, voice, speech_rate, pause_s, audio, seed, saved)
+    key = (script, voice, speech_rate, pause_s, audio, seed, saved, holds or None)
+    out_dir = stage_dir("narration", *key)
     if audio is not None:
         from tasks.alignment import narration_from_audio
 
         return narration_from_audio(script.sentences, audio, out_dir)
-    return synthesize(script, voice, speech_rate, pause_s, out_dir, seed)
+    return synthesize(script, voice, speech_rate, pause_s, out_dir, seed, holds)

@@ -116,3 +116,23 @@ def split_sentences(text: str) -> list[str]:
         sentences.append(line[start:])
     # A fragment with nothing to speak (a stray quote, "...") is dropped, not read aloud.
     return [" ".join(s.split()) for s in sentences if any(ch.isalnum() for ch in s)]
+
+
+def split_with_breaks(text: str) -> tuple[list[str], list[str]]:
+    """The script's sentences (as `split_sentences` gives them) and what follows each in the
+    script: "sentence", "line" (a line break) or "paragraph" (a blank line, or the end)."""
+    sentences: list[str] = []
+    breaks: list[str] = []
+    for line in unicodedata.normalize("NFC", text).splitlines():
+        if not line.strip():
+            if breaks:
+                breaks[-1] = "paragraph"
+            continue
+        found = split_sentences(line)
+        sentences += found
+        breaks += ["sentence"] * len(found)
+        if found:
+            breaks[-1] = "line"
+    if breaks:
+        breaks[-1] = "paragraph"
+    return sentences, breaks
