@@ -38,6 +38,10 @@ class LLM(Protocol):
         """Narration text for `topic` in `language`, plain prose, no markup."""
         ...
 
+    def scene_terms(self, scenes: list[str]) -> list[list[str]] | None:
+        """1 to 3 queries per scene, in the scenes' order (None: the reply would not do)."""
+        ...
+
     def search_terms(self, script: str, count: int) -> list[str]:
         """`count` short English stock-footage search queries for `script`."""
         ...
@@ -267,6 +271,16 @@ class TermsReply(BaseModel):
     terms: list[str] = Field(min_length=1)
 
 
+class SceneQueries(BaseModel):
+    terms: list[str] = Field(min_length=1, max_length=5)
+
+
+class StoryboardReply(BaseModel):
+    """One entry of search queries per scene, in the scenes' order."""
+
+    scenes: list[SceneQueries] = Field(min_length=1)
+
+
 def script_prompt(topic: str, language: str, paragraphs: int) -> str:
     return (
         f'Write the narration for a short video about "{topic}", in the language with code '
@@ -281,6 +295,18 @@ def terms_prompt(script: str, count: int) -> str:
         f"Give {count} short English search queries (one to three words each) for stock video "
         "footage that would illustrate this narration. Reply with JSON: "
         f'{{"terms": ["...", "..."]}}\n\nNarration:\n{script[:4000]}'
+    )
+
+
+def storyboard_prompt(scenes: list[str]) -> str:
+    numbered = "\n".join(f"{i}. {text[:600]}" for i, text in enumerate(scenes, 1))
+    return (
+        f"A short video has {len(scenes)} scenes, each narrated by the text below. For each "
+        "scene give 1 to 3 short English search queries (one to three words each, whatever "
+        "the narration's language) for stock video footage that shows what that scene says. "
+        f"Reply with JSON with exactly {len(scenes)} entries, in the scenes' order: "
+        '{"scenes": [{"terms": ["...", "..."]}, ...]}'
+        f"\n\nScenes:\n{numbered}"
     )
 
 
@@ -439,6 +465,28 @@ class LLMChain:
             description=clean_narration(reply.description),
             hashtags=[t for t in dict.fromkeys(tags) if len(t) > 1][:8] or ["#video"],
         )
+
+    def scene_terms(self, scenes: list[str]) -> list[list[str]] | None:
+        """1 to 3 queries per scene, from one request for the whole storyboard; None (and a
+        note in `warnings`) for a reply in prose or with another number of scenes."""
+        self.warnings = []
+
+        def from_prose(text: str) -> None:
+            self.warnings.append(f"{self.name} answered the storyboard request in prose")
+
+        reply = self._ask(storyboard_prompt(scenes), StoryboardReply, from_prose)
+        if reply is None:
+            return None
+        assert isinstance(reply, StoryboardReply)
+        if len(reply.scenes) != len(scenes):
+            self.warnings.append(
+                f"{self.name} gave terms for {len(reply.scenes)} scenes, not {len(scenes)}"
+            )
+            return None
+        return [
+            [t for t in (clean_narration(q) for q in entry.terms) if t][:3]
+            for entry in reply.scenes
+        ]
 
     def search_terms(self, script: str, count: int) -> list[str]:
         """Search queries; none (and a note in `warnings`) when the reply was prose."""

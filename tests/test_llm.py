@@ -17,6 +17,7 @@ from .fakes import (
     ollama_reply,
     openai_chat,
     openai_error,
+    storyboard_json,
 )
 
 KEY = "sk-test-SECRET-0123456789"
@@ -337,6 +338,8 @@ def test_cli_makes_a_video_from_a_topic_and_logs_no_secret(fake, tmp_path):
 
     def answer(request) -> Reply:  # terms and social are asked at the same time
         prompt = request.json()["messages"][1]["content"]
+        if "scenes" in prompt:  # the storyboard: queries per scene
+            return Reply(body=openai_chat(storyboard_json(prompt)))
         if "search queries" in prompt:
             return Reply(body=openai_chat(TERMS_JSON))
         if "hashtags" in prompt:
