@@ -147,7 +147,7 @@ def worker_ours(inputs: dict, out: str) -> None:
         )
     order = list(range(len(clips)))
     timeline = order * int(np.ceil(seconds / CUT_S / len(order)) + 1)
-    materials = Materials(clips=clips, timelines=[timeline])
+    materials = Materials.sequence(clips, [timeline])
     opts = RenderOptions(
         size=SIZE, clip_duration=CUT_S, preset=PRESET, crf=CRF, music_volume=0.2, encoder="libx264"
     )

@@ -336,12 +336,21 @@ class RunReporter:
             (out_dir, Jsonb(paths), duration_s, note, self.flow_run_id),
         )
 
-    def awaiting_review(self, out_dir: str, preview: dict[str, str]) -> None:
-        """Rendered: the preview's files, until a reviewer decides."""
+    def awaiting_review(self, out_dir: str, preview: dict[str, str], stage: str = "review") -> None:
+        """Waiting for a reviewer: of the rendered video (its preview's files; stage "review")
+        or of the storyboard (storyboard.json; stage "storyboard")."""
         self.writer.write(
-            "UPDATE mpt_catalog.videos SET state = 'awaiting_review', stage = 'review', "
+            "UPDATE mpt_catalog.videos SET state = 'awaiting_review', stage = %s, "
             "out_dir = %s, paths = %s WHERE flow_run_id = %s",
-            (out_dir, Jsonb(preview), self.flow_run_id),
+            (stage, out_dir, Jsonb(preview), self.flow_run_id),
+        )
+
+    def resumed(self) -> None:
+        """A review came in: the run goes on (its next stage reports progress)."""
+        self.writer.write(
+            "UPDATE mpt_catalog.videos SET state = 'running' "
+            "WHERE flow_run_id = %s AND state = 'awaiting_review'",
+            (self.flow_run_id,),
         )
 
     def rejected(self, note: str) -> None:

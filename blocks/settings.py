@@ -240,7 +240,12 @@ class Settings(BaseSettings):
     download_max_mb: float = Field(300, gt=0, description="A larger file is refused.")
     download_concurrency: int = Field(4, ge=1, le=16)
     download_timeout_s: float = Field(60, gt=0, description="Connect/read timeout per request.")
-    max_stock_clips: int = Field(12, ge=1, le=50, description="Downloads per video at most.")
+    max_stock_clips: int = Field(
+        40,
+        ge=1,
+        le=200,
+        description="Stock clips downloaded per video at most (each scene's best first).",
+    )
     azure_speech: AzureSpeechProvider = Field(default_factory=AzureSpeechProvider)
     openai_tts_model: str = "gpt-4o-mini-tts"
     sovits: SoVITSProvider = Field(default_factory=SoVITSProvider)

@@ -179,11 +179,14 @@ def orientation_of(size: tuple[int, int]) -> Orientation:
 
 
 class SearchCache:
-    """Search responses by (source, query): Redis with a TTL, or a dict in this process."""
+    """Search responses by (source, query): Redis with a TTL (shared by every worker), and a
+    dict this process keeps (shared by its runs: a local campaign's rows search once)."""
+
+    _process: dict[str, tuple[float, str]] = {}
 
     def __init__(self, redis_url: str | None, ttl_s: int = 24 * 3600) -> None:
         self.ttl_s = ttl_s
-        self.local: dict[str, tuple[float, str]] = {}
+        self.local = SearchCache._process
         self.redis = None
         if redis_url:
             import redis

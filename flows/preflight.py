@@ -36,7 +36,7 @@ def _found(path: Path, test: Callable[[Path], bool]) -> Path | None:
 def preflight(spec: VideoSpec, output: Kind = "video", service: bool = False) -> VideoSpec:
     """The spec, its file paths made absolute, or BadInput with one line saying what is wrong.
     `service`: the run will be a deployment's (it may then wait for review)."""
-    if spec.review and output == "video" and not service:
+    if (spec.review or spec.review_storyboard) and output == "video" and not service:
         raise BadInput("review: needs the service (create the video through the API or a batch)")
     update: dict[str, object] = {}
     if spec.music not in ("none", "random"):
@@ -51,22 +51,35 @@ def preflight(spec: VideoSpec, output: Kind = "video", service: bool = False) ->
         if (folder := _found(spec.materials_dir, Path.is_dir)) is None:
             raise BadInput(f"materials_dir: materials folder does not exist: {spec.materials_dir}")
         update["materials_dir"] = folder
+    if spec.scenes:
+        checked = []
+        for i, scene in enumerate(spec.scenes):
+            files = {}
+            for name in ("clip", "image"):
+                given = getattr(scene, name)
+                if given is not None:
+                    if (found := _found(given, Path.is_file)) is None:
+                        raise BadInput(f"scenes.{i}.{name}: file not found: {given}")
+                    files[name] = found
+            checked.append(scene.model_copy(update=files))
+        update["scenes"] = checked
     try:
         check_voice(spec.voice)
     except BadInput as exc:
         raise BadInput(f"voice: {exc}") from None
     spec = spec.model_copy(update=update)
-    if not spec.script and not spec.audio and configured_llm() is None:
+    said = [scene.text for scene in spec.scenes] if spec.scenes else None
+    if not spec.script and not spec.audio and not said and configured_llm() is None:
         raise BadInput("no script given and no LLM provider configured")
-    if spec.script:
-        make_script(spec.topic, spec.script, spec.language)  # word limit, speakable text
+    if spec.script or said:  # word limit, speakable text, pauses written right
+        make_script(spec.topic, spec.script, spec.language, scenes=said)
     pick_music(spec.music, spec.effective_seed())
     if output != "audio":
-        resolve_font(spec.subtitles.font, spec.script or spec.topic)
+        resolve_font(spec.subtitles.font, spec.script or " ".join(said or []) or spec.topic)
     if spec.upscale not in ("none", "auto") and not pool_online(get_settings().upscale.pool):
         # Upscaled here: the weights must be here (a gpu worker checks its own folder).
         folder = get_settings().upscale.weights_dir
         if not (folder / spec.upscale).is_file():
-            found = ", ".join(p.name for p in weight_files(folder)) or "none"
-            raise BadInput(f"no weights file {spec.upscale!r} in {folder} (found: {found})")
+            names = ", ".join(p.name for p in weight_files(folder)) or "none"
+            raise BadInput(f"no weights file {spec.upscale!r} in {folder} (found: {names})")
     return spec

@@ -36,13 +36,20 @@ from flows.review import (
     wait_for_decision,
     write_preview,
 )
+from flows.storyboard import (
+    report_storyboard,
+    scenes_view,
+    wait_for_storyboard,
+    write_storyboard,
+)
 from flows.upscale import upscale_materials
 from spec.errors import first_error
 from spec.runs import Kind, stages_of
+from spec.scenes import StoryboardScene
 from spec.video import VideoSpec
 from tasks.files import remove_stale_parts
-from tasks.materials import Materials, materials_stage
-from tasks.narration import narration_stage
+from tasks.materials import Materials
+from tasks.narration import Hold, narration_stage
 from tasks.publish import (
     Published,
     PublishedNarration,
@@ -54,8 +61,9 @@ from tasks.publish import (
 from tasks.render import RenderResult, pick_music, render_stage
 from tasks.script import Script, script_stage
 from tasks.shared_files import restore
+from tasks.storyboard import SceneChoice, SceneFootage, scene_groups, storyboard_stage
 from tasks.subtitles import Subtitles, resolve_font, subtitles_stage
-from tasks.terms import social_stage, terms_stage
+from tasks.terms import Terms, social_stage, terms_stage
 from tasks.text import count_words
 from tasks.timings import Narration
 
@@ -109,7 +117,8 @@ class VideoResult(BaseModel):
     language: str
     sentences: list[SentenceOut]
     terms: list[str]
-    materials: list[MaterialOut]
+    materials: list[MaterialOut]  # the clips the video shows, with their credits
+    scenes: list[StoryboardScene] = []  # the storyboard: each scene's words, clip and why
     script_source: str
     social: dict[str, Any] | None = None  # title, description, hashtags (with an LLM)
     voice: str
@@ -292,7 +301,7 @@ def video_flow(
 
     The spec was checked against the machine where the run was created (flows.preflight);
     a stage that finds something missing here fails with its own reason."""
-    if spec.review and output == "video":
+    if (spec.review or spec.review_storyboard) and output == "video":
         require_service()
     target = Path(out_dir) if out_dir else default_out_dir(spec)
     work = get_settings().work_dir
@@ -352,12 +361,27 @@ def _script(run: _Runner, spec: VideoSpec, llm: list[str]) -> Script:
         topic=spec.topic,
         script=spec.script,
         language=spec.language,
-        llm=[] if spec.script or spec.audio else llm,
+        llm=[] if spec.script or spec.audio or spec.scenes else llm,
         audio=spec.audio,
+        scenes=[scene.text for scene in spec.scenes] if spec.scenes else None,
     )
 
 
-def _narration(run: _Runner, spec: VideoSpec, script: Script) -> Narration:
+def _holds(spec: VideoSpec, groups: list[list[int]]) -> list[Hold] | None:
+    """The request's scenes that last at least a given time."""
+    if not spec.scenes:
+        return None
+    held = [
+        Hold(first=group[0], last=group[-1], seconds=scene.duration)
+        for scene, group in zip(spec.scenes, groups, strict=False)
+        if scene.duration
+    ]
+    return held or None
+
+
+def _narration(
+    run: _Runner, spec: VideoSpec, script: Script, groups: list[list[int]] | None = None
+) -> Narration:
     return run.run(
         "narration",
         narration_stage,
@@ -368,6 +392,7 @@ def _narration(run: _Runner, spec: VideoSpec, script: Script) -> Narration:
         audio=spec.audio,
         seed=spec.effective_seed(),
         saved=voice_fingerprint(spec.voice),
+        holds=_holds(spec, groups or []),
     )
 
 
@@ -454,29 +479,23 @@ def _make_video(
 
     llm = llm_fingerprint()
     script = _script(run, spec, llm)
+    groups = scene_groups(script, spec.scene_split)
+    given = [scene.terms for scene in spec.scenes] if spec.scenes else None
     # Terms and the social text wait on an LLM; the voice does not: they overlap. Offline,
     # terms take a tenth of a second and a thread would cost more than it saves.
-    terms_f = run.submit("terms", terms_stage, now=not llm, script=script, llm=llm)
+    terms_f = run.submit(
+        "terms", terms_stage, now=not llm, script=script, llm=llm, groups=groups, given=given
+    )
     social_f = run.submit("social", social_stage, script=script, llm=llm) if llm else None
-    narration = _narration(run, spec, script)
+    narration = _narration(run, spec, script, groups)
     terms = run.wait(terms_f)
     social = run.wait(social_f) if social_f else None
-    providers = get_settings().materials.providers
-    materials = run.run(
-        "materials",
-        materials_stage,
-        terms=terms.terms,
-        duration_s=narration.duration_s,
-        size=spec.size,
-        materials_dir=spec.materials_dir,
-        clip_duration=spec.clip_duration,
-        concat=spec.concat,
-        video_count=spec.video_count,
-        seed=seed,
-        fps=spec.fps,
-        providers=providers,
-        saved=stock_fingerprint(providers),
-    )
+    materials = _storyboard(run, spec, script, terms, groups, narration)
+    if spec.review_storyboard:
+        choices = _review_storyboard(materials, target, reporter)
+        if choices:
+            materials = _storyboard(run, spec, script, terms, groups, narration, choices)
+    report_storyboard(materials)
     upscaled = None
     if spec.upscale != "none":
         materials, upscaled = _upscale(run, spec, materials)
@@ -541,8 +560,9 @@ def _make_video(
                 author=c.author,
                 page_url=c.page_url,
             )
-            for c in materials.clips
+            for c in materials.shown()
         ],
+        scenes=scenes_view(materials),
         script_source=script.source,
         social=social,
         voice=narration.voice,
@@ -563,6 +583,54 @@ def _make_video(
     write_manifest(target, result)
     _report(result, words=count_words(script.text))
     return result
+
+
+def _storyboard(
+    run: _Runner,
+    spec: VideoSpec,
+    script: Script,
+    terms: Terms,
+    groups: list[list[int]],
+    narration: Narration,
+    choices: list[SceneChoice] | None = None,
+) -> Materials:
+    providers = get_settings().materials.providers
+    own = [SceneFootage(clip=s.clip, image=s.image) for s in spec.scenes] if spec.scenes else None
+    return run.run(
+        "materials",
+        storyboard_stage,
+        script=script,
+        terms=terms,
+        groups=groups,
+        narration=narration,
+        size=spec.size,
+        materials_dir=spec.materials_dir,
+        clip_duration=spec.clip_duration,
+        scene_max_s=spec.scene_max_s,
+        concat=spec.concat,
+        video_count=spec.video_count,
+        seed=spec.effective_seed(),
+        fps=spec.fps,
+        providers=providers,
+        saved=stock_fingerprint(providers),
+        own=own,
+        choices=choices,
+        # A reviewer chooses among a few; otherwise the best (and spares) are enough.
+        candidates_per_scene=4 if spec.review_storyboard else 2,
+    )
+
+
+def _review_storyboard(
+    materials: Materials, target: Path, reporter: RunReporter | None
+) -> list[SceneChoice]:
+    """Show the storyboard, wait (suspended) for its review; the changes asked for."""
+    files = write_storyboard(materials, target)
+    if reporter:
+        reporter.awaiting_review(str(target), _relative_paths(files), stage="storyboard")
+    choices = wait_for_storyboard(materials)
+    if reporter:
+        reporter.resumed()
+    return choices
 
 
 def _upscale(
@@ -608,8 +676,10 @@ def _review(
         )
     decision = wait_for_decision(files)
     drop_preview(target)
-    if not decision.approved and reporter:
+    if reporter and not decision.approved:
         reporter.rejected(decision.note)
+    elif reporter:
+        reporter.resumed()
     return decision
 
 

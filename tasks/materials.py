@@ -1,8 +1,7 @@
-"""Materials stage: the clips each video is cut from.
-
-Local videos and images are ranked by how well their names and sidecar tags match the search
-terms; when they cannot cover the narration, procedural backgrounds are generated with
-ffmpeg (animated, seeded by the term) so a video can always be made offline.
+"""Where footage comes from, and what a video's footage is: local videos and images (named,
+foldered and tagged, so a scene's words can find them), stock searches and downloads, and
+procedural backgrounds drawn by ffmpeg (animated, seeded by a term) so a video can always be
+made offline. Which clip each scene shows is `tasks.storyboard`'s choice.
 """
 
 from __future__ import annotations
@@ -10,20 +9,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import random
 import re
-from collections import Counter
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from blocks.errors import BadInput, StageError
 from blocks.settings import get_settings
-from spec.options import Concat
 from tasks.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, probe
-from tasks.stage import stage
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +45,65 @@ class Clip(BaseModel):
         return clip_duration if self.kind == "image" else min(clip_duration, self.duration_s)
 
 
+class Scene(BaseModel):
+    """One scene of the storyboard: its words, their time, and the clips chosen for it."""
+
+    index: int
+    group: int = 0  # the script's scene it is (or is part of, when a long one was cut)
+    sentences: list[int]  # indices into the narration's sentences
+    text: str
+    terms: list[str]
+    start_s: float  # when its first word is spoken (0 for the first scene)
+    end_s: float  # when the next scene begins (the narration's end for the last)
+    candidates: list[int] = []  # indices into Materials.clips, best first
+    picks: list[list[int]]  # per video variant: the clips its cuts show, in order
+    reason: str = ""  # why its first clip was chosen
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
 class Materials(BaseModel):
+    """A video's footage: the clips, and the storyboard's scenes that show them."""
+
     clips: list[Clip]
-    timelines: list[list[int]]  # per video: indices into clips, in play order
+    scenes: list[Scene]
     warnings: list[str] = []
 
     def files(self) -> list[Path]:
         return [c.path for c in self.clips if c.recipe is None]
 
+    def shown(self) -> list[Clip]:
+        """The clips some video shows (the others are candidates a reviewer may pick)."""
+        picked = {k for scene in self.scenes for variant in scene.picks for k in variant}
+        return [c for k, c in enumerate(self.clips) if k in picked]
+
+    @classmethod
+    def sequence(
+        cls, clips: list[Clip], timelines: list[list[int]], duration_s: float = 1e9
+    ) -> Materials:
+        """Clips in play order (one order per variant) as a single scene: no storyboard."""
+        scene = Scene(
+            index=0,
+            sentences=[],
+            text="",
+            terms=[],
+            start_s=0.0,
+            end_s=duration_s,
+            picks=timelines,
+        )
+        return cls(clips=clips, scenes=[scene])
+
 
 def _tokens(text: str) -> set[str]:
     return {t for t in re.split(r"[\W_]+", text.lower()) if len(t) > 1}
+
+
+def clip_words(clip: Clip) -> set[str]:
+    """What a clip is known to show: its file name, its folders' names under the materials
+    folder and its tags (a sidecar .json's, a sidecar .txt's words, a stock site's)."""
+    return _tokens(clip.path.stem) | _tokens(" ".join(clip.tags))
 
 
 def _sidecar(path: Path) -> dict:
@@ -94,6 +137,14 @@ def scan_folder(folder: Path, warnings: list[str]) -> list[Clip]:
             continue
         meta = _sidecar(path)
         tags = meta.get("tags", [])
+        tags = [str(t) for t in tags] if isinstance(tags, list) else []
+        tags += [part for part in path.relative_to(folder).parent.parts]  # folder words
+        text = path.with_suffix(".txt")
+        if text.is_file():  # a caption or a list of words beside the file
+            try:
+                tags.append(text.read_text(encoding="utf-8")[:2000])
+            except (OSError, UnicodeDecodeError):
+                warnings.append(f"ignored unreadable {text.name}")
         clips.append(
             Clip(
                 path=path.resolve(),
@@ -102,7 +153,7 @@ def scan_folder(folder: Path, warnings: list[str]) -> list[Clip]:
                 height=info.height,
                 duration_s=info.duration_s,
                 source="local",
-                tags=[str(t) for t in tags] if isinstance(tags, list) else [],
+                tags=tags,
                 license_url=meta.get("license_url"),
             )
         )
@@ -110,7 +161,7 @@ def scan_folder(folder: Path, warnings: list[str]) -> list[Clip]:
 
 
 def relevance(clip: Clip, terms: list[str]) -> int:
-    words = _tokens(clip.path.stem) | _tokens(" ".join(clip.tags))
+    words = clip_words(clip)
     return sum(len(_tokens(term) & words) for term in terms)
 
 
@@ -190,207 +241,101 @@ def generate_procedural(
     )
 
 
-def fetch_stock(
-    terms: list[str],
-    needed_s: float,
-    size: tuple[int, int],
-    clip_duration: float,
-    providers: list[str],
-    warnings: list[str],
-) -> list[Clip]:
-    """Search each configured stock provider term by term and download enough footage.
+class StockSearch:
+    """The configured stock sources, searched query by query. Each answer is cached (in Redis
+    when configured, so a campaign asking for "coffee" fifty times searches once); a source
+    without a key is skipped, and one that fails is reported in `warnings` and not asked
+    again in this run: the worst case is the offline floor, never a failed run."""
 
-    Providers without a key are skipped; a provider that fails is reported in `warnings`
-    and the next one is tried, so the worst case is the offline floor, never a failed run.
-    """
-    from blocks.calls import ProviderError, with_retries
-    from blocks.errors import BadInput
-    from blocks.stock import MIN_DURATION_S, SearchCache, orientation_of, stock_source
-    from tasks.downloads import download_all
+    def __init__(self, providers: list[str], size: tuple[int, int], warnings: list[str]) -> None:
+        from blocks.stock import SearchCache, orientation_of, stock_source
 
-    settings = get_settings()
-    sources = []
-    for n in providers:
-        try:
-            sources.append((n, stock_source(n)))
-        except BadInput as exc:  # a saved block that is missing: like a rejected key, a warning
-            warnings.append(str(exc))
-            log.warning("%s", exc)
-    sources = [(n, s) for n, s in sources if s is not None]
-    if not sources or not terms:
-        return []
-    cache = SearchCache(settings.redis_url, settings.search_ttl_s)
-    orientation = orientation_of(size)
-    chosen: list[tuple[str, object]] = []  # (term, StockClip)
-    seen: set[tuple[str, str]] = set()
-    covered = 0.0
-    results: dict[tuple[str, str], list] = {}
-    for name, source in sources:
-        for term in terms:
-            key = cache.key(name, term=term, orientation=orientation, size=list(size))
-            hits = cache.get(key)
+        settings = get_settings()
+        self.size, self.warnings = size, warnings
+        self.orientation = orientation_of(size)
+        self.sources = []
+        for name in providers:
+            try:
+                source = stock_source(name)
+            except BadInput as exc:  # a saved block that is missing: like a bad key, a warning
+                warnings.append(str(exc))
+                log.warning("%s", exc)
+                continue
+            if source is not None:
+                self.sources.append((name, source))
+        self.cache = (
+            SearchCache(settings.redis_url, settings.search_ttl_s) if self.sources else None
+        )
+        self.down: set[str] = set()
+        self.requests = 0  # searches sent (not answered from the cache)
+
+    def hits(self, query: str) -> list[Any]:
+        """Every source's hits for `query`, long enough to cut from, best sources first."""
+        from blocks.calls import ProviderError, with_retries
+        from blocks.stock import MIN_DURATION_S
+
+        settings = get_settings()
+        found: list[Any] = []
+        for name, source in self.sources:
+            if name in self.down or self.cache is None:
+                continue
+            key = self.cache.key(  # the endpoint too: one name may stand for two servers
+                name,
+                term=query,
+                orientation=self.orientation,
+                size=list(self.size),
+                endpoint=getattr(source, "base_url", ""),
+            )
+            hits = self.cache.get(key)
             if hits is None:
+                self.requests += 1
                 try:
                     hits = with_retries(
-                        lambda s=source, t=term: s.search(t, orientation, size),
+                        lambda s=source: s.search(query, self.orientation, self.size),
                         settings.llm_attempts,
                         settings.retry_base_delay_s,
                     )
                 except ProviderError as exc:
-                    warnings.append(f"{name} search failed: {exc}")
-                    log.warning("%s search for %r failed: %s", name, term, exc)
-                    break  # this provider is down or refuses us: try the next one
-                cache.put(key, hits)
-            results[(name, term)] = [h for h in hits if h.duration_s >= MIN_DURATION_S]
-        # Round-robin over terms so every term gets footage before any term gets a second.
-        queues = [list(results.get((name, t), [])) for t in terms]
-        while covered < needed_s and len(chosen) < settings.max_stock_clips and any(queues):
-            for term, queue in zip(terms, queues, strict=True):
-                while queue:
-                    hit = queue.pop(0)
-                    if (hit.source, hit.id) not in seen:
-                        seen.add((hit.source, hit.id))
-                        chosen.append((term, hit))
-                        covered += min(clip_duration, hit.duration_s)
-                        break
-        if covered >= needed_s:
-            break
-    if not chosen:
-        return []
+                    self.warnings.append(f"{name} search failed: {exc}")
+                    log.warning("%s search for %r failed: %s", name, query, exc)
+                    self.down.add(name)  # down or refusing us: not asked again this run
+                    continue
+                self.cache.put(key, hits)
+            found += [h for h in hits if h.duration_s >= MIN_DURATION_S]
+        return found
+
+
+def download_hits(hits: list[Any], warnings: list[str]) -> dict[str, Clip]:
+    """The hits downloaded (at most a few at a time, each cached by URL), as clips by URL;
+    one that fails is left out with a warning."""
+    from tasks.downloads import download_all
+
+    settings = get_settings()
+    unique = list({h.download_url: h for h in hits}.values())
     files = download_all(
-        [h.download_url for _, h in chosen],
+        [h.download_url for h in unique],
         settings.work_dir / "downloads",
         int(settings.download_max_mb * 2**20),
         settings.download_timeout_s,
         settings.download_concurrency,
     )
-    clips = []
-    for term, hit in chosen:
+    clips = {}
+    for hit in unique:
         got = files[hit.download_url]
         if isinstance(got, str):
             warnings.append(f"skipped {hit.source} clip {hit.id}: {got}")
             continue
         info = probe(got)
-        clips.append(
-            Clip(
-                path=got,
-                kind="video",
-                width=info.width,
-                height=info.height,
-                duration_s=info.duration_s,
-                source=hit.source,
-                term=term,
-                tags=[term, *hit.tags],
-                license_url=hit.license_url,
-                author=hit.author,
-                page_url=hit.page_url,
-            )
+        clips[hit.download_url] = Clip(
+            path=got,
+            kind="video",
+            width=info.width,
+            height=info.height,
+            duration_s=info.duration_s,
+            source=hit.source,
+            tags=list(hit.tags),
+            license_url=hit.license_url,
+            author=hit.author,
+            page_url=hit.page_url,
         )
     return clips
-
-
-def pick_materials(
-    terms: list[str],
-    duration_s: float,
-    size: tuple[int, int],
-    materials_dir: Path | None,
-    clip_duration: float,
-    concat: Concat,
-    video_count: int,
-    seed: int,
-    fps: int = 30,
-    providers: list[str] | None = None,
-) -> Materials:
-    warnings: list[str] = []
-    if materials_dir is not None and not materials_dir.is_dir():
-        # Checked where the run was made; this machine (a worker) may not have it.
-        raise BadInput(f"materials folder does not exist: {materials_dir}")
-    providers = ["local"] if providers is None else providers
-    stock = fetch_stock(terms, duration_s, size, clip_duration, providers, warnings)
-    scanned = scan_folder(materials_dir, warnings) if materials_dir else []
-    if materials_dir and not scanned:
-        msg = f"no usable clips in {materials_dir}; using procedural backgrounds"
-        log.warning(msg)
-        warnings.append(msg)
-    local = stock + scanned
-    ranked = sorted(local, key=lambda c: (-relevance(c, terms), c.path.name))
-    clips = list(ranked)
-    covered = sum(c.usable_s(clip_duration) for c in clips)
-    if covered < duration_s:
-        missing = math.ceil((duration_s - covered) / clip_duration)
-        for i in range(min(missing, MAX_PROCEDURAL)):
-            term = terms[i % len(terms)] if terms else "background"
-            clips.append(generate_procedural(term, seed + i, size, clip_duration, fps))
-    weights = [1 + relevance(c, terms) for c in clips]
-    orders: list[list[int]] = []
-    for v in range(video_count):
-        order = _order(weights, concat, random.Random(seed + v))
-        # Variants open on different clips while there are clips enough for that.
-        used_first = {o[0] for o in orders}
-        fresh = [k for k, i in enumerate(order) if i not in used_first]
-        if fresh:
-            order = order[fresh[0] :] + order[: fresh[0]]
-        orders.append(order)
-    timelines = [_timeline(clips, order, duration_s, clip_duration) for order in orders]
-    sources = Counter(c.source for c in clips)
-    log.info(
-        "materials: %d clips (%s) for %.2f s in %d cuts",
-        len(clips),
-        ", ".join(f"{n} {src}" for src, n in sources.items()),
-        duration_s,
-        len(timelines[0]) if timelines else 0,
-    )
-    return Materials(clips=clips, timelines=timelines, warnings=warnings)
-
-
-def _order(weights: list[int], concat: Concat, rng: random.Random) -> list[int]:
-    """Sequential keeps the relevance ranking; random draws a weighted order
-    (Efraimidis-Spirakis keys), so relevant clips still tend to come first."""
-    order = list(range(len(weights)))
-    if concat == Concat.random:
-        order.sort(key=lambda i: -(rng.random() ** (1 / weights[i])))
-    return order
-
-
-def _timeline(
-    clips: list[Clip], order: list[int], duration_s: float, clip_duration: float
-) -> list[int]:
-    """Clip indices in play order covering the duration; no clip twice before all are used."""
-    timeline, total = [], 0.0
-    while total < duration_s:
-        for i in order:
-            timeline.append(i)
-            total += clips[i].usable_s(clip_duration)
-            if total >= duration_s:
-                break
-    return timeline
-
-
-@stage("materials")
-def materials_stage(
-    terms: list[str],
-    duration_s: float,
-    size: tuple[int, int],
-    materials_dir: Path | None,
-    clip_duration: float,
-    concat: Concat,
-    video_count: int,
-    seed: int,
-    fps: int,
-    providers: list[str],
-    saved: list[str] | None = None,
-) -> Materials:
-    # `providers` (names only, no keys) is an input so a new source means a new choice;
-    # `saved`, the saved stock blocks' digests, so an edited block searches anew.
-    return pick_materials(
-        terms,
-        duration_s,
-        size,
-        materials_dir,
-        clip_duration,
-        concat,
-        video_count,
-        seed,
-        fps,
-        providers,
-    )

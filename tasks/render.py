@@ -38,7 +38,8 @@ from tasks.timings import Narration
 log = logging.getLogger(__name__)
 
 AUDIO_RATE = 48000
-KEN_BURNS_ZOOM = 0.12  # how far an image zooms in over its cut
+KEN_BURNS_ZOOM = 0.12  # how far an image zooms (or pans, as a share of it) over its cut
+MOTIONS = ("in", "out", "left", "right")
 XFADES = [t for t in Transition if t not in (Transition.none, Transition.random)]
 # Ducking: the music is compressed by the voice's level, well below speech.
 DUCK = "threshold=0.02:ratio=12:attack=15:release=350:makeup=1"
@@ -53,6 +54,8 @@ class Cut(BaseModel):
     offset_s: float  # where in the clip the cut starts
     duration_s: float  # on the timeline, including the overlap its transition eats
     transition: Transition = Transition.none  # into the next cut
+    scene: int = 0  # the storyboard scene it shows
+    motion: str = "in"  # a still's slow motion: zoom "in" or "out", pan "left" or "right"
 
 
 class RenderResult(BaseModel):
@@ -92,47 +95,59 @@ def pick_music(music: str, seed: int) -> Path | None:
 def plan_cuts(
     materials: Materials, video_index: int, duration_s: float, opts: RenderOptions, seed: int
 ) -> list[Cut]:
-    """Cuts that cover `duration_s`; each but the last also covers its transition's overlap.
-
-    Lengths are whole frames, so every way of drawing the timeline lands on the same frames.
+    """Cuts that cover `duration_s`, scene by scene: each scene shows its picks in order,
+    none longer than the longest cut, and starts on the frame its first word does (a
+    transition begins there). Each cut but the last also
+    covers its transition's overlap. Lengths are whole frames, so every way of drawing the
+    timeline lands on the same frames.
     """
 
     def frames(seconds: float) -> float:
         return round(seconds * opts.fps) / opts.fps
 
-    duration_s = frames(duration_s)
+    total = frames(duration_s)
     fading = opts.transition != Transition.none
     overlap = frames(opts.transition_duration) if fading else 0.0
     rng = random.Random(seed * 1000 + video_index)
-    timeline = materials.timelines[video_index]
+    scenes = materials.scenes
     cuts: list[Cut] = []
-    covered = 0.0
-    i = 0
-    while covered < duration_s - 1e-3:
-        clip = materials.clips[timeline[i % len(timeline)]]
-        i += 1
-        usable = clip.usable_s(opts.clip_duration * opts.clip_speed) / opts.clip_speed
-        length = frames(min(usable, opts.clip_duration, duration_s - covered))
-        if length < max(0.2, overlap * 1.5) and cuts:
-            # A sliver is not worth a cut: let the previous one run on instead.
-            cuts[-1].duration_s += length
-            break
-        span = (length + overlap) * opts.clip_speed  # source seconds the cut reads
-        # A drawn clip starts at its beginning: drawing frames only to skip them is waste.
-        spare = max(0.0, clip.duration_s - span) if clip.kind == "video" else 0.0
-        spare = 0.0 if clip.recipe else spare
-        transition = opts.transition
-        if transition == Transition.random:
-            transition = rng.choice(XFADES)
-        cuts.append(
-            Cut(
-                clip=clip,
-                offset_s=round(rng.uniform(0, spare), 3),
-                duration_s=length + overlap,
-                transition=transition,
+    for n, scene in enumerate(scenes):
+        start = 0.0 if n == 0 else min(total, frames(scene.start_s))
+        end = total if n == len(scenes) - 1 else min(total, frames(scenes[n + 1].start_s))
+        if end - start < 1e-6:
+            continue
+        picks = scene.picks[min(video_index, len(scene.picks) - 1)]
+        covered, i = start, 0
+        while covered < end - 1e-6:
+            clip = materials.clips[picks[i % len(picks)]]
+            i += 1
+            usable = clip.usable_s(opts.clip_duration * opts.clip_speed) / opts.clip_speed
+            length = frames(min(usable, opts.clip_duration, end - covered))
+            if end - covered - length < 0.5 / opts.fps:
+                length = frames(end - covered)  # the scene's last cut ends on its boundary
+            if length < max(0.2, overlap * 1.5) and cuts:
+                # A sliver is not worth a cut: let the previous one run on instead.
+                cuts[-1].duration_s += length
+                covered += length
+                continue
+            span = (length + overlap) * opts.clip_speed  # source seconds the cut reads
+            # A drawn clip starts at its beginning: drawing frames only to skip them is waste.
+            spare = max(0.0, clip.duration_s - span) if clip.kind == "video" else 0.0
+            spare = 0.0 if clip.recipe else spare
+            transition = opts.transition
+            if transition == Transition.random:
+                transition = rng.choice(XFADES)
+            cuts.append(
+                Cut(
+                    clip=clip,
+                    offset_s=round(rng.uniform(0, spare), 3),
+                    duration_s=length + overlap,
+                    transition=transition,
+                    scene=scene.index,
+                    motion=rng.choice(MOTIONS) if clip.kind == "image" else "in",
+                )
             )
-        )
-        covered += length
+            covered += length
     if cuts:
         cuts[-1].duration_s -= overlap
         cuts[-1].transition = Transition.none
@@ -208,13 +223,22 @@ def _cut_chain(
         frames = max(1, round(d * opts.fps))
         total = max(1, round(cut.duration_s * opts.fps))
         first = round(skip_s * opts.fps)
-        # Ken Burns: zoompan turns the single decoded picture into `frames` frames, zooming
-        # by the frame's place in the whole cut (a cut can be drawn in two parts).
-        zoom = f"1+{KEN_BURNS_ZOOM}*(on+{first})/{total}"
+        # Ken Burns: zoompan turns the single decoded picture into `frames` frames, moving
+        # by the frame's place in the whole cut (a cut can be drawn in two parts): a zoom in
+        # or out about the centre, or a pan across at a fixed zoom.
+        t = f"(on+{first})/{total}"
+        centre_x, centre_y = "iw/2-(iw/zoom/2)", "ih/2-(ih/zoom/2)"
+        zoom, x = f"1+{KEN_BURNS_ZOOM}*{t}", centre_x
+        if cut.motion == "out":
+            zoom = f"1+{KEN_BURNS_ZOOM}*(1-{t})"
+        elif cut.motion in ("left", "right"):
+            zoom = f"{1 + KEN_BURNS_ZOOM}"
+            along = t if cut.motion == "left" else f"(1-{t})"
+            x = f"(iw-iw/zoom)*{along}"
         body = (
             f"scale={w * 5 // 4}:{h * 5 // 4}:force_original_aspect_ratio=increase,"
             f"crop={w * 5 // 4}:{h * 5 // 4},"
-            f"zoompan=z='{zoom}':x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':d={frames}"
+            f"zoompan=z='{zoom}':x='{x}':y='{centre_y}':d={frames}"
             f":s={w}x{h}:fps={opts.fps}"
         )
     else:

@@ -73,11 +73,11 @@ class UpscaleReport(BaseModel):
 
 
 def plan(materials: Materials, size: tuple[int, int], fit: str = "cover") -> list[UpscaleJob]:
-    """Each clip file smaller than the frame (drawn backgrounds are drawn at any size): with
-    `cover` it must fill the frame, with `contain` fit inside it."""
+    """Each clip file a video shows that is smaller than the frame (drawn backgrounds are
+    drawn at any size): with `cover` it must fill the frame, with `contain` fit inside it."""
     width, height = size
     jobs, seen = [], set()
-    for clip in materials.clips:
+    for clip in materials.shown():
         if clip.recipe is not None or clip.path in seen:
             continue
         ratios = (width / max(clip.width, 1), height / max(clip.height, 1))

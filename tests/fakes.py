@@ -7,6 +7,7 @@ real client library is pointed at the server's base URL and every request is rec
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -195,6 +196,14 @@ SCRIPT_JSON = json.dumps(
     }
 )
 TERMS_JSON = json.dumps({"terms": ["coffee beans", "morning coffee", "coffee farm"]})
+
+
+def storyboard_json(prompt: str) -> str:
+    """The storyboard request answered: as many entries as the prompt has scenes, taking
+    TERMS_JSON's terms in turn (so the video's terms are those three, in order)."""
+    count = int(re.search(r"has (\d+) scenes", prompt).group(1))
+    terms = json.loads(TERMS_JSON)["terms"]
+    return json.dumps({"scenes": [{"terms": [terms[i % len(terms)]]} for i in range(count)]})
 
 
 def pexels_search(videos: list[dict]) -> dict:

@@ -150,7 +150,7 @@ def test_every_stage_logs_to_its_run_and_the_terminal_stays_quiet(tmp_path):
 
     records = asyncio.run(logs())
     by_logger = {r.name for r in records if r.level == 20}
-    for name in ("tasks.script", "tasks.terms", "tasks.narration", "tasks.materials"):
+    for name in ("tasks.script", "tasks.terms", "tasks.narration", "tasks.storyboard"):
         assert name in by_logger, sorted(by_logger)
     for name in ("tasks.subtitles", "tasks.render", "tasks.publish"):
         assert name in by_logger, sorted(by_logger)

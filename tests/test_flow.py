@@ -202,6 +202,11 @@ def test_run_leaves_artifacts(first_run):
     assert by_key["video-progress"].data == 100.0
     assert "## Script" in by_key["video-summary"].data
     assert "procedural" in json.dumps(by_key["video-materials"].data)
+    # The storyboard: a row per scene, with its time, words, terms, clip and why.
+    rows = json.loads(by_key["storyboard"].data)
+    assert [r["scene"] for r in rows] == list(range(1, len(result.scenes) + 1))
+    assert rows[0]["text"] == result.scenes[0].text and rows[0]["terms"]
+    assert set(rows[0]) == {"scene", "time", "text", "terms", "clip", "source", "why"}
 
 
 def test_subtitles_output_stops_after_subtitles_and_leaves_a_summary(tmp_path):

@@ -69,6 +69,7 @@ def test_the_contract_is_pydantic_only():
         "datetime",
         "enum",
         "hashlib",
+        "json",
         "pathlib",
         "re",
         "typing",

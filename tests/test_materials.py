@@ -3,7 +3,8 @@ import json
 import numpy as np
 
 from spec.options import Concat
-from tasks.materials import generate_procedural, pick_materials, scan_folder
+from tasks.materials import generate_procedural, scan_folder
+from tasks.storyboard import pick_materials
 
 from .conftest import ffmpeg, frame_at, make_image, make_video
 
@@ -29,7 +30,7 @@ def test_relevant_clips_come_first_by_name_and_sidecar_tags(tmp_path):
         json.dumps({"tags": ["coffee", "beans"], "license_url": "https://example.org/l"})
     )
     m = pick_materials(["coffee beans"], 4.0, (540, 960), tmp_path, 4.0, Concat.sequential, 1, 1)
-    first = m.clips[m.timelines[0][0]]
+    first = m.clips[m.scenes[0].picks[0][0]]
     assert first.path.name == "zzz_clip.mp4"
     assert first.license_url == "https://example.org/l"
 
@@ -38,13 +39,15 @@ def test_no_clip_repeats_before_all_are_used(tmp_path):
     for i in range(4):
         make_video(tmp_path / f"clip{i}.mp4", seconds=2)
     m = pick_materials(["x"], 15.0, (540, 960), tmp_path, 2.0, Concat.random, 2, seed=3)
-    for timeline in m.timelines:
+    picks = m.scenes[0].picks
+    for timeline in picks:
         locals_ = [i for i in timeline if m.clips[i].source == "local"]
         first_round = locals_[:4]
         assert sorted(first_round) == sorted(set(first_round))
-    assert m.timelines[0] != m.timelines[1]  # variants differ, reproducibly
+        assert len(timeline) == 8 and len(locals_) == 8  # their own clips, again, not drawn
+    assert picks[0] != picks[1]  # variants differ, reproducibly
     again = pick_materials(["x"], 15.0, (540, 960), tmp_path, 2.0, Concat.random, 2, seed=3)
-    assert again.timelines == m.timelines
+    assert again.scenes[0].picks == picks
 
 
 def test_folder_of_only_corrupt_files_falls_back_to_procedural(tmp_path):

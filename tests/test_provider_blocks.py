@@ -22,6 +22,7 @@ from .fakes import (
     openai_error,
     pexels_search,
     pexels_video,
+    storyboard_json,
 )
 from .test_tts import wav_bytes
 
@@ -58,6 +59,8 @@ def route_gateway(fake) -> None:
 
     def answer(request) -> Reply:
         prompt = request.json()["messages"][1]["content"]
+        if "scenes" in prompt:  # the storyboard: queries per scene
+            return Reply(body=openai_chat(storyboard_json(prompt)))
         if "search queries" in prompt:
             return Reply(body=openai_chat(TERMS_JSON))
         if "hashtags" in prompt:
@@ -265,7 +268,7 @@ def test_providers_check_names_saved_blocks(settings_env, fake):
 
 def test_a_missing_stock_block_is_a_warning_like_a_rejected_key(settings_env, fake, tmp_path):
     from spec.options import Concat
-    from tasks.materials import pick_materials
+    from tasks.storyboard import pick_materials
 
     settings_env(MPT_WORK_DIR=str(tmp_path / "work"))
     m = pick_materials(

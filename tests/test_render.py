@@ -3,10 +3,10 @@ import pytest
 
 from spec.options import Concat
 from spec.subtitles import SubtitleStyle
-from tasks.materials import pick_materials
 from tasks.narration import synthesize
 from tasks.render import RenderOptions, render_video
 from tasks.script import make_script
+from tasks.storyboard import pick_materials
 from tasks.subtitles import make_subtitles, resolve_font
 
 from .conftest import frame_at, make_image, make_video, media

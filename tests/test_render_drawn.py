@@ -62,7 +62,7 @@ def test_drawn_backgrounds_match_the_same_backgrounds_from_files(
     )
     order = [list(range(len(drawn)))]
     a = render_video(
-        Materials(clips=drawn, timelines=order),
+        Materials.sequence(drawn, order),
         0,
         narration,
         subtitles,
@@ -72,7 +72,7 @@ def test_drawn_backgrounds_match_the_same_backgrounds_from_files(
         tmp_path / "drawn.mp4",
     )
     b = render_video(
-        Materials(clips=files, timelines=order),
+        Materials.sequence(files, order),
         0,
         narration,
         subtitles,

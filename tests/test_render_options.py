@@ -8,11 +8,12 @@ import pytest
 
 from spec.options import Background, Concat, Encoder, Fit, Position, Transition
 from spec.subtitles import SubtitleStyle
-from tasks.materials import Clip, Materials, pick_materials
+from tasks.materials import Clip, Materials
 from tasks.media import ffmpeg_encoders, ffmpeg_exe, probe, run_ffmpeg
 from tasks.narration import synthesize
 from tasks.render import RenderOptions, render_video
 from tasks.script import make_script
+from tasks.storyboard import pick_materials
 from tasks.subtitles import make_subtitles, resolve_font
 
 from .conftest import ffmpeg, frame_at, integrated_lufs, make_image, make_video, media
@@ -49,7 +50,7 @@ def clip_of(path) -> Clip:
 
 
 def render(d, name, narration, clips, subtitles=None, music=None, **opts):
-    materials = Materials(clips=clips, timelines=[list(range(len(clips)))])
+    materials = Materials.sequence(clips, [list(range(len(clips)))])
     options = RenderOptions(size=SIZE, **({"clip_duration": 4.0, "loudness": None} | opts))
     return render_video(materials, 0, narration, subtitles, music, options, 1, d / f"{name}.mp4")
 
@@ -188,7 +189,7 @@ def test_random_transition_picks_xfades_reproducibly(d, narration):
     from tasks.render import plan_cuts
 
     clips = [colour_clip(d / "red.mp4", "red"), colour_clip(d / "blue.mp4", "blue")]
-    materials = Materials(clips=clips, timelines=[[0, 1]])
+    materials = Materials.sequence(clips, [[0, 1]])
     opts = RenderOptions(size=SIZE, clip_duration=1.0, transition=Transition.random)
     cuts = plan_cuts(materials, 0, 8.0, opts, 3)
     kinds = {c.transition for c in cuts[:-1]}
@@ -349,8 +350,8 @@ def test_variants_differ_reproducibly(d):
         colour_clip(d / "var" / f"{c}.mp4", c)
     a = pick_materials(["x"], 8, SIZE, d / "var", 2.0, Concat.random, 3, seed=5)
     b = pick_materials(["x"], 8, SIZE, d / "var", 2.0, Concat.random, 3, seed=5)
-    assert a.timelines == b.timelines
-    assert len({tuple(t) for t in a.timelines}) == 3
+    assert a.scenes[0].picks == b.scenes[0].picks
+    assert len({tuple(t) for t in a.scenes[0].picks}) == 3
 
 
 @pytest.fixture

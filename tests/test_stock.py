@@ -7,7 +7,7 @@ import pytest
 from blocks.settings import get_settings
 from spec.options import Concat
 from tasks.downloads import download
-from tasks.materials import pick_materials
+from tasks.storyboard import pick_materials
 
 from .conftest import make_video
 from .fakes import (
@@ -71,7 +71,14 @@ def test_pexels_search_download_and_credit(env, fake, clip_bytes):
             )
         ),
     )  # too short: skipped
-    fake.route("GET", "/files/", Reply(body=clip_bytes, headers={"content-type": "video/mp4"}))
+    # Two clips, two files (the cache names files by their content: make them differ).
+    fake.route(
+        "GET",
+        "/files/",
+        lambda req: Reply(
+            body=clip_bytes + req.path.encode(), headers={"content-type": "video/mp4"}
+        ),
+    )
     env(**pexels_env(fake))
     m = pick()
     stock = [c for c in m.clips if c.source == "pexels"]

@@ -229,7 +229,7 @@ def test_contain_upscales_only_what_does_not_fit_inside_the_frame(tmp_path):
 
     wide = make_video(tmp_path / "wide.mp4", size="640x360", seconds=1)
     clips = [Clip(path=wide, kind="video", width=640, height=360, duration_s=1, source="local")]
-    materials = Materials(clips=clips, timelines=[[0]])
+    materials = Materials.sequence(clips, [[0]])
     assert [j.scale for j in plan(materials, (540, 540), "cover")] == [2]  # 360 → 540 high
     assert plan(materials, (540, 540), "contain") == []  # 640 wide already fills 540
 
