@@ -40,3 +40,8 @@ class SubtitleStyle(BaseModel):
         False, title="Word highlight", description="Colour each word as it is spoken."
     )
     highlight_color: str = Field("#FFD700", title="Highlight colour", pattern=HEX_COLOUR)
+    word_pop: bool = Field(
+        False,
+        title="Words pop in",
+        description="Each word appears as it is spoken, scaled in (with or without highlight).",
+    )

@@ -302,14 +302,18 @@ def render_ass(
         pos = f"{{\\an5\\pos({w // 2},{round(h * style.custom_position_pct / 100)})}}"
     events = []
     for cue in cues:
-        if style.word_highlight:
+        if style.word_highlight or style.word_pop:
             rows = []
             for line in cue.lines:
                 parts = []
                 for k, word in enumerate(line):
-                    cs = max(1, round((word.end_s - word.start_s) * 100))
+                    tags = ""
+                    if style.word_highlight:
+                        tags += f"\\k{max(1, round((word.end_s - word.start_s) * 100))}"
+                    if style.word_pop:
+                        tags += _pop(word.start_s - cue.start_s)
                     space = " " if k and word.spaced else ""
-                    parts.append(f"{space}{{\\k{cs}}}{_ass_escape(word.text)}")
+                    parts.append(f"{space}{{{tags}}}{_ass_escape(word.text)}")
                 rows.append("".join(parts))
             text = "\\N".join(rows)
         else:
@@ -320,6 +324,18 @@ def render_ass(
             events.append(f"Dialogue: 0,{span},Box,,0,0,0,,{pos}{plain}")
         events.append(f"Dialogue: 1,{span},Default,,0,0,0,,{pos}{text}")
     return header + "\n".join(events) + "\n"
+
+
+POP_MS = 140  # how long a word takes to scale in
+
+
+def _pop(at_s: float) -> str:
+    """ASS tags for a word that appears `at_s` after its cue starts, scaled in from 60 %."""
+    ms = max(0, round(at_s * 1000))
+    return (
+        f"\\alpha&HFF&\\fscx60\\fscy60\\t({ms},{ms + 1},\\alpha&H00&)"
+        f"\\t({ms},{ms + POP_MS},\\fscx100\\fscy100)"
+    )
 
 
 def make_subtitles(
@@ -338,7 +354,10 @@ def make_subtitles(
         out_dir,
         font.family,
         font_px(style, size),
-        "word highlight" if style.word_highlight else "plain",
+        "+".join(
+            k for k, on in (("highlight", style.word_highlight), ("pop", style.word_pop)) if on
+        )
+        or "plain",
     )
     return Subtitles(srt=srt, ass=ass, font=font, cues=cues)
 

@@ -96,6 +96,41 @@ def test_ass_style_position_and_karaoke(tmp_path):
     assert "WrapStyle: 2" in ass
 
 
+def test_words_pop_in_as_they_are_spoken(tmp_path):
+    """Each word hidden until its time, then scaled in; burned in, a later frame of the cue
+    shows more text than an earlier one."""
+    import numpy as np
+
+    from tasks.media import write_wav
+    from tasks.render import RenderOptions, render_video
+    from tasks.storyboard import pick_materials
+
+    from .conftest import frame_at
+
+    narration = _narration(tmp_path, ["One two three four."])
+    write_wav(narration.audio, np.zeros(int(22050 * narration.duration_s), np.int16), 22050)
+    style = SubtitleStyle(word_pop=True, size=90)
+    subs = make_subtitles(narration, style, resolve_font(style.font, "x"), (540, 960), tmp_path)
+    dialogue = re.search(r"^Dialogue: .*,,(.*)$", subs.ass.read_text(), re.M).group(1)
+    words = [w for line in subs.cues[0].lines for w in line]
+    starts = [round((w.start_s - subs.cues[0].start_s) * 1000) for w in words]
+    for ms in starts:
+        assert f"\\t({ms},{ms + 1},\\alpha&H00&)" in dialogue  # shown at its time
+    assert dialogue.count("\\alpha&HFF&") == 4 and "\\fscx60" in dialogue
+    materials = pick_materials(["x"], narration.duration_s, (540, 960), None, 4.0, "random", 1, 1)
+    opts = RenderOptions(size=(540, 960), fps=15, preset="ultrafast", loudness=None)
+    video = render_video(materials, 0, narration, subs, None, opts, 1, tmp_path / "pop.mp4")
+
+    def text_pixels(t: float) -> int:  # bright, unsaturated: the white letters
+        frame = frame_at(video.video, t).astype(int)
+        white = (frame.min(axis=2) > 200) & (frame.max(axis=2) - frame.min(axis=2) < 30)
+        return int(white[600:].sum())
+
+    early = text_pixels((words[0].start_s + words[0].end_s) / 2)
+    late = text_pixels(words[3].start_s + 0.3)
+    assert late > 1.5 * early > 0, (early, late)
+
+
 def test_custom_position_places_text_by_percent(tmp_path):
     style = SubtitleStyle(position=Position.custom, custom_position_pct=30)
     subs = make_subtitles(
