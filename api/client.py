@@ -18,6 +18,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from spec.runs import Kind, RunState
+from spec.scenes import Storyboard, StoryboardEdit
 from spec.service import (
     BatchCheck,
     BatchCreated,
@@ -161,6 +162,14 @@ class Facade:
     def review(self, run_id: UUID | str, approved: bool, note: str = "") -> RunOut:
         body = ReviewIn(approved=approved, note=note).model_dump()
         return self._as(RunOut, "POST", f"/tasks/{run_id}/review", json=body)
+
+    def storyboard(self, run_id: UUID | str) -> Storyboard:
+        return self._as(Storyboard, "GET", f"/tasks/{run_id}/storyboard")
+
+    def set_storyboard(self, run_id: UUID | str, edit: StoryboardEdit) -> RunOut:
+        """Change scenes of a storyboard awaiting review, and let the run go on."""
+        body = edit.model_dump(mode="json", exclude_none=True)
+        return self._as(RunOut, "PUT", f"/tasks/{run_id}/storyboard", json=body)
 
     def upload(self, name: str, data: bytes, folder: str | None = None) -> UploadOut:
         form = {"folder": folder} if folder else {}

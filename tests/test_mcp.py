@@ -97,6 +97,8 @@ async def check_session(client, secret_headers: dict, facade: str, script: str) 
         "create_batch",
         "get_batch",
         "review_run",
+        "get_storyboard",
+        "set_storyboard",
         "list_voices",
     }
     for tool in tools.tools:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 import psycopg
 import pytest
 
@@ -247,6 +248,71 @@ def test_the_web_ui_in_a_real_browser(stack):
             page.wait_for_timeout(500)
             page.screenshot(path=str(SHOTS / f"create-{width}x{height}.png"))
         print(f"web UI screenshots: {SHOTS}/create-1280x800.png, create-390x844.png")
+
+
+def test_the_review_page_swaps_a_storyboard_clip_in_a_real_browser(stack, root):
+    """A run waits for its storyboard; on the Review page scene 3 gets its other candidate,
+    Render resumes the run, and the finished video shows it and plays on the Runs page."""
+    from .browser import browser
+    from .test_storyboard_review import RGB, coloured_footage, middle_colour, storyboard_spec
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    secret = key("creator", "storyboard-browser")["X-API-Key"]
+    headers = {"X-API-Key": secret}
+    folder = coloured_footage(root / "output" / "footage-browser")
+    r = httpx.post(f"{stack.api}/videos", json=storyboard_spec(folder), headers=headers, timeout=30)
+    assert r.status_code == 202, r.text
+    run = r.json()["task_id"]
+
+    def state() -> dict:
+        return httpx.get(f"{stack.api}/tasks/{run}", headers=headers, timeout=10).json()
+
+    wait_for(lambda: state()["state"] == "awaiting_review", timeout_s=240, interval_s=0.5)
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1280, "height": 1000}, locale="en-US")
+        page.goto(stack.ui)
+        page.get_by_label("API key", exact=True).fill(secret)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Create a video").wait_for(timeout=30_000)
+        page.get_by_role("link", name="Review").click()
+        page.get_by_text("The storyboard of 4 scenes").wait_for(timeout=30_000)
+        scene = page.locator(f".st-key-scene-sb-{run}-2")
+        scene.get_by_text("Green frogs jump.").wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)  # the stills load
+        page.screenshot(path=str(SHOTS / "storyboard-review-1280x1000.png"), full_page=True)
+        choose = scene.locator("[data-testid=stSelectbox] input").first
+        choose.click()
+        choose.fill("frogs-pond")  # the list narrows to the other candidate
+        page.keyboard.press("Enter")
+        scene.get_by_text("2. local: frogs-pond.mp4").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)  # the page reruns with the choice
+        page.get_by_role("button", name="Render").click()
+        page.get_by_text("Rendering").wait_for(timeout=30_000)
+        done = wait_for(
+            lambda: (s := state())["state"] in ("completed", "failed") and s, timeout_s=240
+        )
+        assert done["state"] == "completed", done
+        signed = done["signed_urls"]["manifest"]  # absolute: the stack sets its public URL
+        manifest = httpx.get(signed, timeout=10).json()
+        assert manifest["scenes"][2]["clip"]["name"] == "frogs-pond.mp4"
+        video = root / "output" / run / "video.mp4"
+        assert np.abs(middle_colour(video, manifest["scenes"][2]) - RGB["purple"]).max() < 30
+        # The finished video plays from the Runs page.
+        page.get_by_role("link", name="Runs").click()
+        page.get_by_text(f"{run[:8]} — completed").first.click()
+        player = page.locator("video").first
+        player.wait_for(timeout=30_000)
+        played = page.evaluate(
+            """async (v) => {
+                v.muted = true;
+                await v.play();
+                const t0 = v.currentTime;
+                await new Promise(r => setTimeout(r, 1500));
+                return {width: v.videoWidth, t0, t1: v.currentTime};
+            }""",
+            player.element_handle(),
+        )
+        assert played["width"] > 0 and played["t1"] > played["t0"], played
 
 
 def test_stack_comes_down(stack):

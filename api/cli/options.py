@@ -42,16 +42,18 @@ def or_off(kind: type) -> Any:
 
 
 def json_value(value: Any) -> Any:
-    """JSON text, or @FILE holding it (lists and objects the flags cannot spell out)."""
+    """JSON text, or a file holding it (`scenes.json`, or `@scenes.json`): lists and objects
+    the flags cannot spell out."""
     if not isinstance(value, str):
         return value
     text = value
-    if value.startswith("@"):
+    named = value[1:] if value.startswith("@") else value
+    if value.startswith("@") or value.strip()[:1] not in ("[", "{", '"'):
         try:
-            text = Path(value[1:]).expanduser().read_text(encoding="utf-8")
+            text = Path(named).expanduser().read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             why = getattr(exc, "strerror", None) or exc
-            raise typer.BadParameter(f"cannot read {value[1:]}: {why}") from None
+            raise typer.BadParameter(f"cannot read {named}: {why}") from None
     try:
         return json.loads(text)
     except ValueError as exc:
@@ -120,7 +122,7 @@ def option(param: str, flag: str, field: FieldInfo, panel: str) -> inspect.Param
     elif kind in (int, float):
         common |= _bounds(constraints)
     elif kind not in (Path, str):  # lists, objects: JSON
-        common |= {"parser": json_value, "metavar": "JSON|@FILE"}
+        common |= {"parser": json_value, "metavar": "FILE|JSON"}
         py = object
     default = _default(field.get_default(call_default_factory=False))
     annotation = Annotated[py | None, typer.Option(*names, **common)]

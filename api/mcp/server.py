@@ -36,6 +36,7 @@ from pydantic_core import to_jsonable_python
 from api.client import Facade, FacadeError, api_url_from_env
 from spec.form import ordered_fields
 from spec.runs import RUN_STATES, SETTLED, Kind
+from spec.scenes import SceneEdit, Storyboard, StoryboardEdit
 from spec.service import BatchOut, RunOut
 from spec.video import VideoSpec
 
@@ -264,7 +265,9 @@ def build(model: type[BaseModel] = VideoSpec) -> MCPServer:
             "Make short videos from a topic or a script. create_video starts a run (wait=true "
             "follows it to the end with progress); get_run reads it; its files come back as "
             "signed URLs that need no key. Use list_voices for `voice` values. Batches make "
-            "many videos at once; review_run approves or rejects a video that awaits review."
+            "many videos at once; review_run approves or rejects a video that awaits review; "
+            "with review_storyboard, get_storyboard shows each scene's footage and "
+            "set_storyboard changes it before the render."
         ),
         version="1",
         # The SDK logs each request through rich, and httpx each call to the facade: at
@@ -353,6 +356,31 @@ def build(model: type[BaseModel] = VideoSpec) -> MCPServer:
         """Approve or reject a video that awaits review before it is published."""
         run = await call(ctx, lambda f: f.review(run_id, approved, note))
         return with_links(run_result(run, api_url()))
+
+    @mcp.tool()
+    async def get_storyboard(run_id: RunIdArg, ctx: Context) -> Storyboard:
+        """A run's storyboard: each scene's time, words, search terms, the clip it shows (a
+        signed still of it) and its other candidates; `editable` while it awaits review."""
+        return await call(ctx, lambda f: f.storyboard(run_id))
+
+    @mcp.tool()
+    async def set_storyboard(
+        run_id: RunIdArg,
+        ctx: Context,
+        scenes: Annotated[
+            list[SceneEdit],
+            Field(
+                description="Changes, by scene index: `candidate` (a place in its candidates), "
+                "`clip` (an uploaded file's path) or `terms` (search again). Empty: render "
+                "the storyboard as it is."
+            ),
+        ] = [],  # noqa: B006 - the SDK reads the default; it is never mutated
+    ) -> Annotated[CallToolResult, RunResult]:
+        """Change a storyboard awaiting review and let the run render it."""
+        edit = StoryboardEdit(scenes=scenes)
+        return with_links(
+            run_result(await call(ctx, lambda f: f.set_storyboard(run_id, edit)), api_url())
+        )
 
     @mcp.tool()
     async def list_voices(

@@ -76,6 +76,14 @@ class VideoRequest(VideoSpec):
             value = data.get(name)
             if isinstance(value, str) and value and not inside_roots(value, roots):
                 raise ValueError(f"{name} must be a path inside the service's storage roots")
+        scenes = data.get("scenes")
+        for i, scene in enumerate(scenes if isinstance(scenes, list) else []):
+            for name in ("clip", "image"):
+                value = scene.get(name) if isinstance(scene, dict) else None
+                if isinstance(value, str) and value and not inside_roots(value, roots):
+                    raise ValueError(
+                        f"scenes.{i}.{name} must be a path inside the service's storage roots"
+                    )
         music = data.get("music")
         music = music.strip() if isinstance(music, str) else "none"
         if music not in ("none", "random", "") and not inside_roots(music, roots):

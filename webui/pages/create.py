@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 
+import pandas as pd
 import streamlit as st
 
 from api.client import FacadeError
@@ -37,6 +38,28 @@ script = st.text_area(t("create.script"), key="f.script", height=180)
 language = st.text_input(
     field_label("language", props["language"]), key="f.language", placeholder="auto"
 )
+with st.expander(field_label("scenes", props["scenes"])):
+    st.caption(props["scenes"].get("description", ""))
+    scene_rows = st.data_editor(
+        pd.DataFrame({"text": [""], "terms": [""], "duration": [None]}, dtype=object),
+        num_rows="dynamic",
+        key="f.scenes_table",
+        width="stretch",
+    )
+
+
+def _cell(value: object) -> str:
+    return "" if value is None or pd.isna(value) else str(value).strip()  # type: ignore[arg-type]
+
+
+scenes = [
+    {"text": _cell(row.get("text"))}
+    | {"terms": [w.strip() for w in _cell(row.get("terms")).split(",") if w.strip()][:3]}
+    # The facade checks the duration (one line if it is not a number in bounds).
+    | ({"duration": _cell(row.get("duration"))} if _cell(row.get("duration")) else {})
+    for row in scene_rows.to_dict(orient="records")
+    if _cell(row.get("text"))
+]
 
 uploads: dict[str, str] = st.session_state.setdefault("uploads", {})
 
@@ -110,6 +133,8 @@ for name, fields in groups(schema):
             if music and (paths := uploaded([music], "music")):
                 spec["music"] = paths[0]
 
+if scenes:
+    spec["scenes"] = scenes
 if topic.strip():
     spec["topic"] = topic.strip()
 if script.strip():
@@ -141,7 +166,7 @@ with st.expander(t("create.presets")):
 if role() == "viewer":
     st.info(t("create.viewer"))
 elif st.button(t("create.generate"), key="generate", type="primary"):
-    if not spec.get("topic") and not spec.get("script") and not spec.get("audio"):
+    if not any(spec.get(k) for k in ("topic", "script", "audio", "scenes")):
         st.error(t("create.need_text"))
     elif len(spec.get("script", "")) > limits["max_script_chars"]:
         st.error(
