@@ -107,7 +107,9 @@ def stop_process_group(proc: subprocess.Popen) -> None:
 
 
 def cancel_open_runs() -> None:
-    """Runs left queued by tests without a worker must not be picked up by a later one."""
+    """Runs left open by earlier tests must not be picked up by a later one, nor hold the
+    deployment's concurrency slots (a run whose worker was stopped mid-run stays Running or
+    Cancelling). Called where no worker of this session is running."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter,
@@ -117,13 +119,16 @@ def cancel_open_runs() -> None:
     from prefect.client.schemas.objects import StateType
     from prefect.states import Cancelled
 
+    OPEN = [  # noqa: N806
+        StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.CANCELLING,
+        StateType.PAUSED,
+    ]  # fmt: skip
+
     async def go() -> None:
         async with get_client() as client:
             runs = await client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(
-                    state=FlowRunFilterState(
-                        type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING])
-                    )
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=OPEN))
                 )
             )
             for run in runs:

@@ -14,6 +14,7 @@ from .conftest import media
 from .service import SPEC, key, start_worker, stop_process_group, wait_for
 
 ORDER = ["queued", "running", "completed"]
+KINDS = ["audios", "subtitles"]
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +100,9 @@ def test_post_video_renders_and_streams(client, catalog_url):
 
 def test_audio_and_subtitles_requests_publish_only_their_files(client):
     headers = key("creator")
-    audio = client.post("/api/v1/audios", json=SPEC, headers=headers).json()["task_id"]
-    subs = client.post("/api/v1/subtitles", json=SPEC, headers=headers).json()["task_id"]
+    runs = [client.post(f"/api/v1/{kind}", json=SPEC, headers=headers) for kind in KINDS]
+    assert [r.status_code for r in runs] == [202, 202], [r.text for r in runs]
+    audio, subs = (r.json()["task_id"] for r in runs)
     a, s = follow(client, audio, headers)[-1], follow(client, subs, headers)[-1]
     assert a["state"] == s["state"] == "completed", (a, s)
     assert a["kind"] == "audio" and "video" not in a["urls"] and "srt" not in a["urls"]

@@ -180,6 +180,9 @@ class TemporaryPrefectAPI:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=5)
         reap(self.proc)
+        # Whoever called mpt in-process (a test, a notebook) keeps the API it had before.
+        if os.environ.get("PREFECT_API_URL") == self.url:
+            del os.environ["PREFECT_API_URL"]
 
 
 if __name__ == "__main__":
