@@ -42,11 +42,13 @@ MPT = str(Path(sys.executable).with_name("mpt"))
 DEMO = ["make", "--script-file", "resources/demo/script.txt", "--music", "random"]
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Run `cmd` to the end: (wall s, CPU s of it and its children, the process)."""
+def timed(
+    cmd: list[str], env: dict[str, str], cwd: Path = REPO
+) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Run `cmd` to the end in `cwd`: (wall s, CPU s of it and its children, the process)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, check=False)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
