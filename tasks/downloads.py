@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from blocks.calls import ProviderError, by_status
+from blocks.calls import ProviderError, by_status, http_client
 from blocks.errors import StageError
 from tasks.files import sha256_file
 from tasks.media import probe
@@ -68,7 +68,7 @@ def _fetch(url: str, part: Path, max_bytes: int, timeout_s: float) -> None:
     headers = {"Range": f"bytes={have}-"} if have else {}
     timeout = httpx.Timeout(timeout_s, connect=min(10.0, timeout_s))
     try:
-        with httpx.stream(
+        with http_client().stream(
             "GET", url, headers=headers, timeout=timeout, follow_redirects=True
         ) as response:
             if response.status_code == 416 and have:  # we already hold all of it
