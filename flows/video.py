@@ -615,8 +615,8 @@ def _storyboard(
         saved=stock_fingerprint(providers),
         own=own,
         choices=choices,
-        # A reviewer chooses among a few; otherwise the best (and spares) are enough.
-        candidates_per_scene=4 if spec.review_storyboard else 2,
+        # A reviewer chooses among a few; otherwise what the cuts show is downloaded.
+        candidates_per_scene=4 if spec.review_storyboard else 1,
     )
 
 

@@ -200,7 +200,11 @@ def plan_storyboard(
     ranked: list[list[int]] = []
     reasons: list[dict[int, str]] = []
     hits: list[list[tuple[str, Any]]] = []
-    for scene in scenes:
+    wants = [
+        max(candidates_per_scene, _cuts(scene, clip_duration) * video_count) for scene in scenes
+    ]
+    claimed: set[str] = set()  # hits earlier scenes will show
+    for s, scene in enumerate(scenes):
         found: list[int] = []
         why: dict[int, str] = {}
         mine = own[scene.group] if scene.group < len(own) else None
@@ -223,12 +227,21 @@ def plan_storyboard(
                 found.append(k)
                 shared = sorted(words & clip_words(clip))[:3]
                 why[k] = f"local file named or tagged {', '.join(shared)}"
-        found_hits = [(query, h) for query in scene.terms for h in search.hits(query)]
+        # The scene's queries in order, each only while the ones before left it short of
+        # unclaimed hits: most scenes send one search (a stock site's hourly quota is small).
+        found_hits: list[tuple[str, Any]] = []
+        short = wants[s] - len(found)  # its own file and local matches come first
+        for query in scene.terms if short > 0 else []:
+            found_hits += [(query, h) for h in search.hits(query)]
+            if sum(h.download_url not in claimed for _, h in found_hits) >= short:
+                break
         found_hits.sort(
             key=lambda qh: (
-                -_fit(qh[1].width, qh[1].height, qh[1].duration_s, scene.duration_s, size)
+                qh[1].download_url in claimed,
+                -_fit(qh[1].width, qh[1].height, qh[1].duration_s, scene.duration_s, size),
             )
         )
+        claimed.update(h.download_url for _, h in found_hits[: wants[s]])
         hits.append(found_hits)
         ranked.append(found)
         reasons.append(why)
@@ -240,9 +253,6 @@ def plan_storyboard(
     budget = get_settings().max_stock_clips
     take: list[tuple[int, str, Any]] = []  # (scene, query, hit): a hit may serve scenes
     urls: set[str] = set()
-    wants = [
-        max(candidates_per_scene, _cuts(scene, clip_duration) * video_count) for scene in scenes
-    ]
     for r in range(max(wants, default=0)):
         for s in range(len(scenes)):
             if r < min(wants[s], len(hits[s])):
