@@ -43,7 +43,7 @@ def _dedupe(terms: list[str]) -> list[str]:
 def _sudachi() -> Any:
     from sudachipy import Dictionary
 
-    return Dictionary(dict="small").create()
+    return Dictionary(dict="small").tokenizer()
 
 
 def segment_nouns(text: str, language: str) -> list[str]:
